@@ -1,0 +1,45 @@
+# Template repository tasks. Every target sets up what it needs from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= build/demo
+
+# Telemetry and analytics off: these tools would otherwise try the network.
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := 1
+export ORT_DISABLE_TELEMETRY := 1
+
+.PHONY: help venv test test-fast demo bench clean
+
+help:
+	@echo "make demo       render a project with defaults and run its pipeline end to end"
+	@echo "make test       the full test suite (render, validation, update, end to end)"
+	@echo "make test-fast  everything but the end-to-end tier"
+	@echo "make bench      print render and pipeline timings"
+	@echo "make clean      remove the virtualenv and build output"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --group dev
+	@touch $@
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not e2e"
+
+demo: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py "$(DEMO_DIR)"
+
+bench: venv
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_render_pipeline.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

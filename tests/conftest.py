@@ -1,0 +1,135 @@
+"""Bake helpers shared by the template tests: render the working tree with either engine.
+
+Tests import them with `from conftest import render, ENGINES, TEMPLATE_DIR`.
+"""
+
+import atexit
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import copier
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+ENGINES = ("cookiecutter", "copier")
+ANSWERS_FILE = ".copier-answers.yml"
+# copier's wording when a `validator:` refuses an answer (copier/_user_data.py).
+_COPIER_REFUSAL = "Validation error for question"
+
+
+class RenderRefused(Exception):
+    """The engine refused the answers; the message is what the user was told."""
+
+
+def copy_template(dest: Path) -> Path:
+    """Copy the template as git would commit it now: tracked and untracked, minus ignored.
+
+    copier renders a git template from its last tag or HEAD, so tests that must see
+    uncommitted work render from such a copy instead of from the repository itself.
+    """
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=TEMPLATE_DIR, check=True, capture_output=True, text=True,
+    ).stdout
+    for relpath in filter(None, listing.split("\0")):
+        source = TEMPLATE_DIR / relpath
+        if source.exists():  # tracked files deleted in the working tree are listed too
+            target = dest / relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    return dest
+
+
+@functools.cache
+def _session_dir() -> Path:
+    """One scratch folder per test session, removed when the interpreter exits."""
+    path = Path(tempfile.mkdtemp(prefix="mlops-template-tests-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+@functools.cache
+def template_snapshot() -> Path:
+    """The working tree, copied once per session: every render sees the same template."""
+    return copy_template(_session_dir() / "template")
+
+
+@functools.cache
+def _cookiecutter_config() -> Path:
+    """A config file that keeps replay files and clones out of the user's home folder."""
+    config = _session_dir() / "cookiecutter-config.yaml"
+    config.write_text(
+        f"cookiecutters_dir: {_session_dir() / 'cookiecutters'}\n"
+        f"replay_dir: {_session_dir() / 'replay'}\n"
+    )
+    return config
+
+
+@contextmanager
+def _stderr_fd_captured() -> Iterator[IO[str]]:
+    """Send file descriptor 2 to a temporary file for the duration of the block.
+
+    cookiecutter runs hooks as subprocesses that write to the inherited descriptor, and
+    reports a failed hook only as an exit status, so this is how the message is read.
+    """
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield sink
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _render_cookiecutter(template: Path, dest_parent: Path, answers: dict[str, Any]) -> Path:
+    with _stderr_fd_captured() as stderr:
+        try:
+            project = cookiecutter(
+                str(template),
+                no_input=True,
+                extra_context=answers,
+                output_dir=str(dest_parent),
+                config_file=str(_cookiecutter_config()),
+            )
+        except FailedHookException as error:
+            stderr.seek(0)
+            raise RenderRefused(stderr.read().strip()) from error
+    return Path(project)
+
+
+def _render_copier(template: Path, dest_parent: Path, answers: dict[str, Any]) -> Path:
+    """Render into a fresh staging folder, then name it by the slug as cookiecutter does.
+
+    The staging folder does not exist beforehand, so copier removes it itself on failure.
+    """
+    staging = dest_parent / f".copier-{uuid.uuid4().hex}"
+    try:
+        worker = copier.run_copy(
+            str(template), staging, data=answers, defaults=True, quiet=True, unsafe=False
+        )
+    except ValueError as error:
+        if str(error).startswith(_COPIER_REFUSAL):
+            raise RenderRefused(str(error)) from error
+        raise
+    return staging.rename(dest_parent / worker.answers.combined["project_slug"])
+
+
+def render(engine: str, dest_parent: Path, **answers: Any) -> Path:
+    """Render the template's working tree with `engine`, defaults overridden by `answers`.
+
+    Returns the generated project directory, `dest_parent / <project_slug>`, for both
+    engines. Raises `RenderRefused` with the validation message when answers are refused;
+    nothing is left in `dest_parent` then.
+    """
+    renderers = {"cookiecutter": _render_cookiecutter, "copier": _render_copier}
+    return renderers[engine](template_snapshot(), Path(dest_parent), answers)

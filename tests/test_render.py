@@ -1,0 +1,128 @@
+"""Fast tier: both engines render the same, well-formed project for a spread of answers."""
+
+import json
+import re
+import stat
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ANSWERS_FILE, ENGINES, render, template_snapshot
+
+# Every python_version and every license appears at least once.
+VARIANTS = {
+    "defaults": {},
+    "py312-apache": {"python_version": "3.12", "license": "Apache-2.0"},
+    "py313-bsd": {"python_version": "3.13", "license": "BSD-3-Clause"},
+    "unusual-proprietary": {
+        "project_name": "Churn Model 2",
+        "package_name": "churn_model2",
+        "author_name": "Zoë O'Brien",
+        "description": "Predicts customers' churn: ünïcode, colons & ampersands.",
+        "license": "Proprietary",
+    },
+}
+# Template syntax that survived rendering; GitHub Actions' own `${{ }}` is allowed.
+LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
+def projects(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """One project per engine for the variant, shared by every check below."""
+    answers = VARIANTS[request.param]
+    return {
+        engine: render(engine, tmp_path_factory.mktemp(f"{engine}-{request.param}"), **answers)
+        for engine in ENGINES
+    }
+
+
+def files(project: Path) -> dict[str, Path]:
+    return {path.relative_to(project).as_posix(): path for path in project.rglob("*")
+            if path.is_file()}
+
+
+def texts(project: Path) -> dict[str, str]:
+    """Every UTF-8 file of the project; other files (images, models) carry no template code."""
+    found = {}
+    for name, path in files(project).items():
+        try:
+            found[name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return found
+
+
+def test_engines_render_identical_trees(projects: dict[str, Path]) -> None:
+    by_cookiecutter = files(projects["cookiecutter"])
+    by_copier = files(projects["copier"])
+    assert ANSWERS_FILE not in by_cookiecutter
+    assert by_copier.pop(ANSWERS_FILE).is_file()
+    assert sorted(by_copier) == sorted(by_cookiecutter)
+    differing = [
+        name for name, path in by_cookiecutter.items()
+        if path.read_bytes() != by_copier[name].read_bytes()
+        or stat.S_IMODE(path.stat().st_mode) != stat.S_IMODE(by_copier[name].stat().st_mode)
+    ]
+    assert differing == []
+
+
+def test_copier_answers_file_records_the_questions_only(projects: dict[str, Path]) -> None:
+    """Hidden values (copyright_year, the cookiecutter mapping) stay out of the answers."""
+    answers = yaml.safe_load((projects["copier"] / ANSWERS_FILE).read_text())
+    questions = [
+        name for name in json.loads((template_snapshot() / "cookiecutter.json").read_text())
+        if not name.startswith("_")
+    ]
+    assert sorted(answers) == sorted([*questions, "_src_path"])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_template_syntax_left(projects: dict[str, Path], engine: str) -> None:
+    project = projects[engine]
+    leftovers = [
+        f"{name}:{number}: {line.strip()}"
+        for name, text in texts(project).items()
+        for number, line in enumerate(text.splitlines(), start=1)
+        if LEFTOVER.search(line)
+    ]
+    leftovers += [f"path {name}" for name in files(project) if LEFTOVER.search(name)]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_data_files_parse(projects: dict[str, Path], engine: str) -> None:
+    parsers = {
+        ".json": json.loads,
+        ".toml": tomllib.loads,
+        ".yaml": lambda text: list(yaml.safe_load_all(text)),
+        ".yml": lambda text: list(yaml.safe_load_all(text)),
+    }
+    for name, text in texts(projects[engine]).items():
+        if (parse := parsers.get(Path(name).suffix)) is not None:
+            try:
+                parse(text)
+            except Exception as error:  # the parsers share no base exception class
+                pytest.fail(f"{name} does not parse: {error}")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_python_files_compile(projects: dict[str, Path], engine: str) -> None:
+    for name, text in texts(projects[engine]).items():
+        if name.endswith(".py"):
+            compile(text, name, "exec")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_flake8_passes(projects: dict[str, Path], engine: str) -> None:
+    """flake8 reads the generated project's own .flake8 when run from the project."""
+    lint = subprocess.run(
+        [sys.executable, "-m", "flake8", "."],
+        cwd=projects[engine], capture_output=True, text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr

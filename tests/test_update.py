@@ -1,0 +1,64 @@
+"""`copier update` brings a new template version into a project and keeps the team's edits."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import copier
+import yaml
+
+from conftest import ANSWERS_FILE, copy_template
+
+# Identity and an empty configuration, so git behaves the same on a bare CI machine.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+TEMPLATE_LINE = "# Added by template v0.2.0.\n"
+USER_LINES = "\n[tool.coverage.run]\nbranch = true\n"
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True, capture_output=True
+    )
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", message)
+
+
+def test_update_applies_template_change_and_keeps_user_edit(tmp_path: Path) -> None:
+    template = copy_template(tmp_path / "template")
+    git(template, "init", "--quiet")
+    commit_all(template, "Template v0.1.0")
+    git(template, "tag", "v0.1.0")
+
+    project = tmp_path / "project"
+    copier.run_copy(str(template), project, vcs_ref="v0.1.0", defaults=True, quiet=True)
+    git(project, "init", "--quiet")
+    commit_all(project, "Generate from template v0.1.0")
+
+    # The team appends to the end of a file; the template later changes its first line.
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + USER_LINES)
+    commit_all(project, "Measure branch coverage")
+    template_pyproject = template / "{{cookiecutter.project_slug}}" / "pyproject.toml"
+    template_pyproject.write_text(TEMPLATE_LINE + template_pyproject.read_text())
+    commit_all(template, "Template v0.2.0")
+    git(template, "tag", "v0.2.0")
+
+    copier.run_update(project, defaults=True, overwrite=True, unsafe=False, quiet=True)
+
+    text = pyproject.read_text()
+    assert text.startswith(TEMPLATE_LINE)
+    assert text.endswith(USER_LINES)
+    assert "<<<<<<<" not in text
+    assert list(project.rglob("*.rej")) == []
+    answers = yaml.safe_load((project / ANSWERS_FILE).read_text())
+    assert answers["_commit"] == "v0.2.0"

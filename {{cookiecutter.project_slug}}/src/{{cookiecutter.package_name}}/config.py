@@ -1,0 +1,144 @@
+"""Load and validate ``config/model_config.yaml``, the project's single source of truth.
+
+This is the only module that reads the YAML. Everything else receives a validated
+``ProjectConfig``, so a typo or a wrong type fails here, once, with the key named.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/model_config.yaml")
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+ClassificationMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys and silent type coercion are errors."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class RandomForestParams(Section):
+    n_estimators: int = Field(100, ge=1)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(1, ge=1)
+    max_features: Literal["sqrt", "log2"] | None = "sqrt"
+    class_weight: Literal["balanced", "balanced_subsample"] | None = None
+
+
+class ModelSection(Section):
+    name: str = Field(min_length=1)
+    version: str = Field(min_length=1)
+    algorithm: Literal["random_forest"]
+    hyperparameters: RandomForestParams
+
+
+class DataSection(Section):
+    source: str = Field(
+        min_length=1,
+        description="'sklearn:<dataset>' for a bundled dataset, or the path of a CSV file",
+    )
+    target: str = Field(min_length=1)
+    raw_path: str = Field(min_length=1)
+    processed_dir: str = Field(min_length=1)
+    min_rows: int = Field(50, ge=10)
+
+
+class NumericPreprocessing(Section):
+    imputation: Literal["mean", "median"] = "median"
+    scaling: Literal["none", "standard", "minmax"] = "none"
+
+
+class CategoricalPreprocessing(Section):
+    imputation: Literal["most_frequent"] = "most_frequent"
+    encoding: Literal["onehot", "ordinal"] = "onehot"
+
+
+class PreprocessingSection(Section):
+    numeric: NumericPreprocessing = NumericPreprocessing()
+    categorical: CategoricalPreprocessing = CategoricalPreprocessing()
+
+
+class TrainingSection(Section):
+    test_size: float = Field(gt=0.0, lt=1.0)
+    random_state: int = Field(ge=0)
+    cv_folds: int = Field(ge=2, le=20)
+
+
+class Thresholds(Section):
+    """Minimum held-out scores; a metric left out is not gated."""
+
+    accuracy: Fraction | None = None
+    precision: Fraction | None = None
+    recall: Fraction | None = None
+    f1: Fraction | None = None
+    roc_auc: Fraction | None = None
+
+
+class EvaluationSection(Section):
+    primary_metric: ClassificationMetric = "roc_auc"
+    thresholds: Thresholds = Thresholds()
+
+
+class ArtifactsSection(Section):
+    model_path: str = Field(min_length=1)
+    registration_path: str = Field(min_length=1)
+    metrics_dir: str = Field(min_length=1)
+    plots_dir: str = Field(min_length=1)
+
+
+class MlflowSection(Section):
+    tracking_uri: str = Field(min_length=1)
+    experiment_name: str = Field(min_length=1)
+    registered_model_name: str = Field(min_length=1)
+
+    def resolved_tracking_uri(self) -> str:
+        """``MLFLOW_TRACKING_URI`` wins, so CI and team servers need no config edit."""
+        return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+
+
+class ProjectConfig(Section):
+    model: ModelSection
+    data: DataSection
+    preprocessing: PreprocessingSection = PreprocessingSection()
+    training: TrainingSection
+    evaluation: EvaluationSection = EvaluationSection()
+    artifacts: ArtifactsSection
+    mlflow: MlflowSection
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per problem, each naming the dotted key, e.g. ``training.test_size``."""
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
+        problems.append(f"{key}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> ProjectConfig:
+    """Read and validate the config file; raise ``ConfigError`` naming the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None

@@ -1,0 +1,42 @@
+"""The training data's schema, written by ``prepare`` and read by every later step.
+
+Deriving it from the data once (rather than typing feature lists by hand) keeps the
+preprocessing, the model signature and any serving code in step with the dataset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_FILE = "schema.json"
+
+
+class Feature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: list[str] = Field(default_factory=list)
+
+
+class DatasetSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str
+    classes: list[int | str]
+    features: list[Feature]
+
+    def names(self, kind: str | None = None) -> list[str]:
+        """Feature names in column order, optionally only those of one kind."""
+        return [f.name for f in self.features if kind is None or f.kind == kind]
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> DatasetSchema:
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real config, the real (bundled) data, one fitted pipeline.
+
+Nothing here needs the network or a tracking server: MLflow tests use a temporary
+sqlite database, and file-writing steps run inside a temporary copy of the project.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+
+from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
+from {{ cookiecutter.package_name }}.data import infer_schema, load_source, split, to_features
+from {{ cookiecutter.package_name }}.schema import DatasetSchema
+from {{ cookiecutter.package_name }}.train import build_pipeline
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_PATH = PROJECT_ROOT / "config" / "model_config.yaml"
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+@pytest.fixture(scope="session")
+def config() -> ProjectConfig:
+    return load_config(CONFIG_PATH)
+
+
+@pytest.fixture(scope="session")
+def raw_frame(config: ProjectConfig) -> pd.DataFrame:
+    return load_source(config.data.source, config.data.target)
+
+
+@pytest.fixture(scope="session")
+def schema(raw_frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
+    return infer_schema(raw_frame, config.data.target)
+
+
+@pytest.fixture(scope="session")
+def splits(raw_frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split(raw_frame, config)
+
+
+@pytest.fixture(scope="session")
+def held_out(splits, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
+    test = splits[1]
+    return to_features(test, schema), test[schema.target]
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(config: ProjectConfig, schema: DatasetSchema, splits) -> Pipeline:
+    train = splits[0]
+    pipeline = build_pipeline(config, schema)
+    return pipeline.fit(to_features(train, schema), train[schema.target])
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A scratch copy of the project's config, as the working directory of a test.
+
+    Step functions resolve the config's relative paths against it, and MLflow writes to a
+    throwaway sqlite database inside it.
+    """
+    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return tmp_path

@@ -1,0 +1,43 @@
+"""The command line dvc.yaml calls: one step per subcommand, one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.cli import STEPS, build_parser, main
+
+
+def test_every_pipeline_stage_has_a_subcommand() -> None:
+    stages = Path(__file__).resolve().parents[1].joinpath("dvc.yaml").read_text()
+    for step in STEPS:
+        assert f"{{ cookiecutter.project_slug }} {step}\n" in stages
+
+
+def test_data_and_prepare_steps(project_dir: Path) -> None:
+    assert main(["data"]) == 0
+    assert main(["prepare"]) == 0
+    assert (project_dir / "data" / "processed" / "schema.json").is_file()
+
+
+def test_missing_config_is_one_line_error(project_dir: Path, capsys) -> None:
+    assert main(["--config", "missing.yaml", "data"]) == 1
+    error = capsys.readouterr().err
+    assert error == "error: missing.yaml: config file not found\n"
+
+
+def test_bad_config_value_is_one_line_error(project_dir: Path, capsys) -> None:
+    config = project_dir / "config" / "model_config.yaml"
+    config.write_text(config.read_text().replace("cv_folds: 5", "cv_folds: 1"))
+    assert main(["prepare"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("error: config/model_config.yaml: training.cv_folds:")
+    assert error.count("\n") == 1
+
+
+def test_unknown_step_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["deploy"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'deploy'" in capsys.readouterr().err

@@ -1,0 +1,121 @@
+"""Training logs to MLflow and the registry moves ``champion`` only for a better model.
+
+One temporary sqlite tracking database serves the whole module: creating one costs
+seconds, and the steps below build on each other like consecutive pipeline runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from {{ cookiecutter.package_name }} import evaluate, registry, train
+from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.data import fetch, prepare
+
+from conftest import PROJECT_ROOT
+
+
+def override(config: ProjectConfig, **sections: dict[str, Any]) -> ProjectConfig:
+    """A copy of ``config`` with some keys of some sections replaced (validated again)."""
+    raw = config.model_dump()
+    for section, values in sections.items():
+        for key, value in values.items():
+            target = raw[section]
+            *parents, leaf = key.split(".")
+            for parent in parents:
+                target = target[parent]
+            target[leaf] = value
+    return ProjectConfig.model_validate(raw)
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory, config: ProjectConfig) -> Iterator[Path]:
+    """A prepared project directory with its own tracking database."""
+    root = tmp_path_factory.mktemp("tracked")
+    shutil.copytree(PROJECT_ROOT / "config", root / "config")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        fetch(config)
+        prepare(config)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def client(tracked: Path) -> MlflowClient:
+    return MlflowClient()
+
+
+def train_and_promote(config: ProjectConfig) -> tuple[registry.Registration, registry.Promotion]:
+    registration = train.run(config)
+    evaluate.run(config)
+    return registration, registry.promote(config)
+
+
+@pytest.fixture(scope="module")
+def first(tracked: Path, config: ProjectConfig):
+    quick = override(config, training={"cv_folds": 3}, model={"hyperparameters.n_estimators": 30})
+    return train_and_promote(quick)
+
+
+def test_run_is_logged_with_params_and_metrics(first, client: MlflowClient) -> None:
+    registration, _ = first
+    run = client.get_run(registration.run_id)
+    assert run.data.params["model.algorithm"] == "random_forest"
+    assert run.data.params["hyperparameters.n_estimators"] == "30"
+    assert run.data.params["training.cv_folds"] == "3"
+    assert 0.5 < run.data.metrics["cv_roc_auc_mean"] <= 1.0
+    assert 0.5 < run.data.metrics["test_roc_auc"] <= 1.0
+
+
+def test_model_is_registered_with_signature(first, client: MlflowClient, schema) -> None:
+    registration, _ = first
+    version = client.get_model_version(registration.model_name, registration.version)
+    assert version.run_id == registration.run_id
+    from mlflow.models import get_model_info
+
+    info = get_model_info(f"models:/{registration.model_name}/{registration.version}")
+    assert info.signature.inputs.input_names() == schema.names()
+
+
+def test_first_model_becomes_champion(first, client: MlflowClient) -> None:
+    registration, promotion = first
+    assert promotion.promoted and promotion.previous_champion_version is None
+    for alias in (registry.CHALLENGER, registry.CHAMPION):
+        version = client.get_model_version_by_alias(registration.model_name, alias).version
+        assert str(version) == registration.version
+
+
+def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> None:
+    champion, _ = first
+    worse = override(
+        config,
+        training={"cv_folds": 2},
+        model={"hyperparameters.n_estimators": 1, "hyperparameters.max_depth": 1},
+        evaluation={"thresholds": {}},
+    )
+    registration, promotion = train_and_promote(worse)
+    assert registration.version != champion.version
+    assert not promotion.promoted
+    assert promotion.challenger_score < promotion.previous_champion_score
+    name = registration.model_name
+    aliased = {
+        alias: str(client.get_model_version_by_alias(name, alias).version)
+        for alias in (registry.CHAMPION, registry.CHALLENGER)
+    }
+    expected = {registry.CHAMPION: champion.version, registry.CHALLENGER: registration.version}
+    assert aliased == expected
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "promoted"),
+    [(0.9, None, True), (0.91, 0.9, True), (0.9, 0.9, False), (0.8, 0.9, False)],
+)
+def test_decide(challenger: float, champion: float | None, promoted: bool) -> None:
+    assert registry.decide(challenger, champion) is promoted
