@@ -12,12 +12,13 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help venv test test-fast demo bench clean
+.PHONY: help venv lint test test-fast demo bench clean
 
 help:
 	@echo "make demo       render a project with defaults and run its pipeline end to end"
 	@echo "make test       the full test suite (render, validation, update, end to end)"
 	@echo "make test-fast  everything but the end-to-end tier"
+	@echo "make lint       flake8 over the template's own code (tests, scripts, benchmarks)"
 	@echo "make bench      print render and pipeline timings"
 	@echo "make clean      remove the virtualenv and build output"
 
@@ -29,10 +30,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --group dev
 	@touch $@
 
-test: venv
+lint: venv
+	$(BIN)/flake8 .
+
+test: lint
 	$(BIN)/python -m pytest
 
-test-fast: venv
+test-fast: lint
 	$(BIN)/python -m pytest -m "not e2e"
 
 demo: venv

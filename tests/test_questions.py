@@ -18,7 +18,7 @@ from cookiecutter.prompt import prompt_for_config
 from cookiecutter.utils import create_env_with_context
 from packaging.requirements import Requirement
 
-from conftest import ENGINES, RenderRefused, render, template_snapshot
+from bake import ENGINES, RenderRefused, render, template_snapshot
 
 TREE = "{{cookiecutter.project_slug}}"
 HOOK = "hooks/pre_gen_project.py"

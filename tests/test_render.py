@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ANSWERS_FILE, ENGINES, render, template_snapshot
+from bake import ANSWERS_FILE, ENGINES, render, template_snapshot
 
 # Every python_version and every license appears at least once.
 VARIANTS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 import copier
 import yaml
 
-from conftest import ANSWERS_FILE, copy_template
+from bake import ANSWERS_FILE, copy_template
 
 # Identity and an empty configuration, so git behaves the same on a bare CI machine.
 GIT_ENV = {

@@ -1,6 +1,6 @@
 """Bake helpers shared by the template tests: render the working tree with either engine.
 
-Tests import them with `from conftest import render, ENGINES, TEMPLATE_DIR`.
+Tests, scripts and benchmarks import them with `from bake import render, ENGINES, TEMPLATE_DIR`.
 """
 
 import atexit

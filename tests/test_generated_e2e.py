@@ -1,0 +1,173 @@
+"""End to end: render with each engine, then use the generated project as its README says.
+
+Every generated project installs into one shared environment per test run (its own
+``make install`` with ``VENV`` pointing there): the first install fills it, later ones
+find everything in place. Nothing here needs the network beyond the package index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from bake import ENGINES, render
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = "config/model_config.yaml"
+QUICKSTART = re.compile(r"<!-- quickstart -->\s*```bash\n(.*?)```", re.DOTALL)
+# A deliberately weaker model that still passes a lowered quality gate, so that the
+# promote stage really runs and has to decide.
+WORSE_MODEL = {
+    "model.hyperparameters.n_estimators": 1,
+    "model.hyperparameters.max_depth": 1,
+    "evaluation.thresholds.accuracy": 0.5,
+    "evaluation.thresholds.roc_auc": 0.5,
+}
+
+
+def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a shell command as a user would type it; fail the test with its output."""
+    result = subprocess.run(
+        command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-6000:]
+        pytest.fail(f"`{command}` exited {result.returncode} in {cwd}:\n{output}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment variables for generated projects: one shared venv, no telemetry."""
+    root = tmp_path_factory.mktemp("shared")
+    venv = root / "venv"
+    tools = Path(sys.executable).parent  # the template's venv: uv lives here
+    subprocess.run(
+        [str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING", "GIT_"))
+    }
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}",
+        VENV=str(venv),
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        DVC_NO_ANALYTICS="1",
+        PRE_COMMIT_HOME=str(root / "pre-commit"),
+        GIT_AUTHOR_NAME="E2E Test",
+        GIT_AUTHOR_EMAIL="e2e@example.com",
+        GIT_COMMITTER_NAME="E2E Test",
+        GIT_COMMITTER_EMAIL="e2e@example.com",
+        GIT_CONFIG_GLOBAL=os.devnull,
+    )
+    return env
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def project(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_env: dict[str, str],
+) -> Iterator[Path]:
+    """A generated project after its README quickstart ran, command by command."""
+    project_dir = render(request.param, tmp_path_factory.mktemp(request.param))
+    readme = (project_dir / "README.md").read_text()
+    match = QUICKSTART.search(readme)
+    assert match, "the generated README has no quickstart block"
+    commands = [line for line in match.group(1).splitlines() if line.strip()]
+    assert commands == ["git init", "make install", "make pipeline", "make test"]
+    for command in commands:
+        run(command, project_dir, shared_env)
+    yield project_dir
+
+
+@pytest.fixture(scope="module")
+def client(project: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+
+
+def config_of(project: Path) -> dict:
+    return yaml.safe_load((project / CONFIG).read_text())
+
+
+def test_lint_is_clean(project: Path, shared_env: dict[str, str]) -> None:
+    run("make lint", project, shared_env)
+
+
+def test_pre_commit_hooks_pass_offline(project: Path, shared_env: dict[str, str]) -> None:
+    run("git add -A", project, shared_env)
+    run(f"{shared_env['VENV']}/bin/pre-commit run --all-files", project, shared_env)
+
+
+def test_pipeline_is_up_to_date_after_repro(project: Path, shared_env: dict[str, str]) -> None:
+    status = run("dvc status", project, shared_env).stdout
+    assert "Data and pipelines are up to date" in status
+    for gitignore in ("data/raw/.gitignore", "data/processed/.gitignore", "models/.gitignore"):
+        assert (project / gitignore).is_file(), f"DVC did not write {gitignore}"
+
+
+def test_metrics_meet_configured_thresholds(project: Path) -> None:
+    thresholds = config_of(project)["evaluation"]["thresholds"]
+    metrics = json.loads((project / "metrics" / "evaluate.json").read_text())
+    for name, minimum in thresholds.items():
+        assert metrics[name] >= minimum, name
+    cv = json.loads((project / "metrics" / "train.json").read_text())
+    assert 0.5 < cv["cv_roc_auc_mean"] <= 1.0
+
+
+def test_run_is_logged_with_params_and_metrics(project: Path, client: MlflowClient) -> None:
+    config = config_of(project)
+    experiment = client.get_experiment_by_name(config["mlflow"]["experiment_name"])
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    run_data = runs[0].data
+    assert run_data.params["model.algorithm"] == config["model"]["algorithm"]
+    n_estimators = config["model"]["hyperparameters"]["n_estimators"]
+    assert run_data.params["hyperparameters.n_estimators"] == str(n_estimators)
+    for metric in ("cv_accuracy_mean", "cv_roc_auc_mean", "test_accuracy", "test_roc_auc"):
+        assert 0.0 < run_data.metrics[metric] <= 1.0, metric
+
+
+def test_champion_is_the_registered_version(project: Path, client: MlflowClient) -> None:
+    name = config_of(project)["mlflow"]["registered_model_name"]
+    versions = client.search_model_versions(f"name='{name}'")
+    assert [str(v.version) for v in versions] == ["1"]
+    champion = client.get_model_version_by_alias(name, "champion")
+    assert str(champion.version) == "1"
+    assert champion.run_id == versions[0].run_id
+
+
+def test_worse_experiment_does_not_move_the_champion(
+    project: Path, client: MlflowClient, shared_env: dict[str, str]
+) -> None:
+    """``dvc exp run -S`` with a weaker model: registered as challenger, never champion."""
+    run("git add -A && git commit --quiet -m 'first pipeline run'", project, shared_env)
+    overrides = " ".join(
+        f"-S {shlex.quote(f'{CONFIG}:{key}={value}')}" for key, value in WORSE_MODEL.items()
+    )
+    run(f"dvc exp run {overrides}", project, shared_env)
+
+    promotion = json.loads((project / "metrics" / "promotion.json").read_text())
+    assert promotion["promoted"] is False
+    assert promotion["challenger_version"] == "2"
+    assert promotion["challenger_score"] < promotion["previous_champion_score"]
+    name = config_of(project)["mlflow"]["registered_model_name"]
+    assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    run_params = client.get_run(client.get_model_version(name, "2").run_id).data.params
+    assert run_params["hyperparameters.n_estimators"] == "1"
