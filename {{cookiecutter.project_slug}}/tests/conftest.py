@@ -6,6 +6,7 @@ sqlite database, and file-writing steps run inside a temporary copy of the proje
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package_name }} import model_io
 from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.data import infer_schema, load_source, split, to_features
 from {{ cookiecutter.package_name }}.schema import DatasetSchema
@@ -70,3 +72,28 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def serving_bundle(
+    tmp_path_factory: pytest.TempPathFactory, fitted_pipeline: Pipeline, schema, splits
+) -> Path:
+    """A serving bundle like ``export`` writes, built from the fitted pipeline (no MLflow).
+
+    A small drift window lets tests fill it with a few requests.
+    """
+    bundle = tmp_path_factory.mktemp("bundle")
+    model_io.save_model(fitted_pipeline, bundle / model_io.MLFLOW_MODEL_DIR / "model.skops")
+    (bundle / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(fitted_pipeline, schema))
+    schema.save(bundle / model_io.SCHEMA_FILE)
+    to_features(splits[0], schema).to_csv(bundle / model_io.REFERENCE_FILE, index=False)
+    metadata = {
+        "name": "test-model",
+        "version": "7",
+        "alias": "champion",
+        "run_id": "0" * 32,
+        "metrics": {"test_roc_auc": 0.99},
+        "monitoring": {"window_size": 60, "min_window": 30},
+    }
+    (bundle / model_io.METADATA_FILE).write_text(json.dumps(metadata))
+    return bundle

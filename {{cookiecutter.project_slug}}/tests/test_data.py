@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }}.data import (
     validate,
 )
 from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.schema import DatasetSchema
+from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema
 
 
 def test_raw_data_matches_expectations(raw_frame: pd.DataFrame, config: ProjectConfig) -> None:
@@ -124,4 +124,7 @@ def test_own_csv_with_a_categorical_column(project_dir: Path, config: ProjectCon
     assert schema.features[1].categories == ["basic", "plus", "pro"]
     assert schema.classes == ["no", "yes"]
     features, _ = load_split(own, "train")
-    assert features["plan"].map(type).isin([str, float]).all()
+    assert features["plan"].map(type).eq(str).all()
+    assert MISSING_CATEGORY in set(load_split(own, "train")[0]["plan"]) | set(
+        load_split(own, "test")[0]["plan"]
+    )

@@ -8,7 +8,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.config import PreprocessingSection
 from {{ cookiecutter.package_name }}.features import build_preprocessor
-from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
+from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema, Feature
 
 MIXED = DatasetSchema(
     target="label",
@@ -18,7 +18,9 @@ MIXED = DatasetSchema(
         Feature(name="city", kind="categorical", categories=["oslo", "rome"]),
     ],
 )
-TRAIN = pd.DataFrame({"age": [20.0, 30.0, np.nan, 50.0], "city": ["oslo", "rome", "oslo", None]})
+TRAIN = pd.DataFrame(
+    {"age": [20.0, 30.0, np.nan, 50.0], "city": ["oslo", "rome", "oslo", MISSING_CATEGORY]}
+)
 
 
 def settings(**numeric: str) -> PreprocessingSection:

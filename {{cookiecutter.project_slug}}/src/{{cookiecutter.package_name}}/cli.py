@@ -1,7 +1,8 @@
-"""Command line: one subcommand per pipeline step; ``dvc.yaml`` calls these.
+"""Command line: one subcommand per pipeline step, plus drift checks and the service.
 
-Each step's module is imported only when its subcommand runs, so ``data`` and
-``prepare`` start fast and never load MLflow.
+``dvc.yaml``, the Makefile and any scheduler call these same subcommands. Each step's
+module is imported only when its subcommand runs, so ``data`` never loads MLflow and
+``serve`` never loads training code.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from pathlib import Path
 from .config import DEFAULT_CONFIG_PATH, ProjectConfig, load_config
 from .errors import PipelineError
 
-# subcommand -> (module, function, help)
+# Exit status of `drift` when drift is found, distinct from errors (1) and usage (2).
+DRIFT_EXIT_CODE = 3
+
+# subcommand -> (module, function, help); each function takes the validated config.
 STEPS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "fetch", "write the raw dataset to data.raw_path"),
     "prepare": ("data", "prepare", "validate the raw data, split it, record its schema"),
     "train": ("train", "run", "cross-validate, fit, log to MLflow, register as challenger"),
     "evaluate": ("evaluate", "run", "held-out metrics and plots; fail below the thresholds"),
     "promote": ("registry", "promote", "make the challenger champion if it beats the champion"),
+    "export": ("model_io", "export", "write the champion as a serving bundle"),
 }
 
 
@@ -37,9 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_CONFIG_PATH,
         help=f"config file (default: {DEFAULT_CONFIG_PATH})",
     )
-    steps = parser.add_subparsers(dest="step", required=True, metavar="STEP")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, _, help_text) in STEPS.items():
-        steps.add_parser(name, help=help_text)
+        commands.add_parser(name, help=help_text)
+    drift = commands.add_parser(
+        "drift", help=f"compare a dataset with the training data; exit {DRIFT_EXIT_CODE} on drift"
+    )
+    drift.add_argument("current", type=Path, help="CSV file with the same feature columns")
+    serve = commands.add_parser("serve", help="run the prediction service (settings: env vars)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8080)
     return parser
 
 
@@ -48,11 +60,30 @@ def step_function(name: str) -> Callable[[ProjectConfig], object]:
     return getattr(import_module(f"{__package__}.{module}"), function)
 
 
+def run_drift(config: ProjectConfig, current: Path) -> int:
+    from .monitor import run
+
+    report = run(config, current)
+    return DRIFT_EXIT_CODE if report.detected else 0
+
+
+def run_service(host: str, port: int) -> int:
+    import uvicorn
+
+    uvicorn.run(f"{__package__}.serve:create_app", factory=True, host=host, port=port)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        step_function(args.step)(load_config(args.config))
+        if args.command == "serve":
+            return run_service(args.host, args.port)
+        config = load_config(args.config)
+        if args.command == "drift":
+            return run_drift(config, args.current)
+        step_function(args.command)(config)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

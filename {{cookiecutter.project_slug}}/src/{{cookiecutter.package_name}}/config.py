@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -91,9 +91,30 @@ class EvaluationSection(Section):
 
 class ArtifactsSection(Section):
     model_path: str = Field(min_length=1)
+    onnx_path: str = Field(min_length=1)
+    serving_dir: str = Field(min_length=1)
     registration_path: str = Field(min_length=1)
     metrics_dir: str = Field(min_length=1)
     plots_dir: str = Field(min_length=1)
+
+
+class MonitoringSection(Section):
+    """Drift detection: the training split is the reference for batch and live checks."""
+
+    reference_path: str = "data/processed/train.csv"
+    report_dir: str = "reports/drift"
+    p_value: float = Field(0.05, gt=0.0, lt=1.0)
+    correction: Literal["bonferroni", "none"] = "bonferroni"
+    psi_threshold: float = Field(0.1, gt=0.0)
+    psi_bins: int = Field(10, ge=2, le=100)
+    window_size: int = Field(500, ge=10)
+    min_window: int = Field(100, ge=10)
+
+    @model_validator(mode="after")
+    def window_holds_min_window(self) -> MonitoringSection:
+        if self.min_window > self.window_size:
+            raise ValueError("min_window must not exceed window_size")
+        return self
 
 
 class MlflowSection(Section):
@@ -113,6 +134,7 @@ class ProjectConfig(Section):
     training: TrainingSection
     evaluation: EvaluationSection = EvaluationSection()
     artifacts: ArtifactsSection
+    monitoring: MonitoringSection = MonitoringSection()
     mlflow: MlflowSection
 
 

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from .config import ProjectConfig
 from .errors import DataValidationError
-from .schema import SCHEMA_FILE, DatasetSchema, Feature
+from .schema import MISSING_CATEGORY, SCHEMA_FILE, DatasetSchema, Feature
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +140,14 @@ def load_schema(config: ProjectConfig) -> DatasetSchema:
 
 
 def to_features(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """Select the schema's feature columns; categories become strings as at training time."""
+    """Select the schema's feature columns; categories become strings, missing ones a marker."""
     missing = [name for name in schema.names() if name not in frame.columns]
     if missing:
         raise DataValidationError(f"columns: missing feature columns {missing}")
     features = frame[schema.names()].copy()
     for name in schema.names("categorical"):
         column = features[name]
-        features[name] = column.astype(str).where(column.notna(), np.nan).astype(object)
+        features[name] = column.astype(str).where(column.notna(), MISSING_CATEGORY).astype(object)
     return features
 
 

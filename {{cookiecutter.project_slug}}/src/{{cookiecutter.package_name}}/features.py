@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 from .config import CategoricalPreprocessing, NumericPreprocessing, PreprocessingSection
-from .schema import DatasetSchema
+from .schema import MISSING_CATEGORY, DatasetSchema
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
 
@@ -31,7 +31,8 @@ def categorical_steps(settings: CategoricalPreprocessing) -> Pipeline:
         encoder = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     else:
         encoder = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
-    return Pipeline([("impute", SimpleImputer(strategy=settings.imputation)), ("encode", encoder)])
+    imputer = SimpleImputer(missing_values=MISSING_CATEGORY, strategy=settings.imputation)
+    return Pipeline([("impute", imputer), ("encode", encoder)])
 
 
 def build_preprocessor(settings: PreprocessingSection, schema: DatasetSchema) -> ColumnTransformer:

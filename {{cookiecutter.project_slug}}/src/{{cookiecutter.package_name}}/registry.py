@@ -19,12 +19,12 @@ from mlflow.exceptions import MlflowException
 from .config import ProjectConfig
 from .data import load_split
 from .evaluate import METRICS_FILE, compute_metrics
+from .model_io import CHAMPION
 from .reports import read_json, write_json
 
 log = logging.getLogger(__name__)
 
 CHALLENGER = "challenger"
-CHAMPION = "champion"
 PROMOTION_FILE = "promotion.json"
 
 

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_FILE = "schema.json"
+# Missing categories become this string: string imputers (and their ONNX twins) need one.
+MISSING_CATEGORY = "__missing__"
 
 
 class Feature(BaseModel):

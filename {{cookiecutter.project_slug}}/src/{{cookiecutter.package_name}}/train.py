@@ -7,6 +7,8 @@ applies exactly the preprocessing it was trained with.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +22,16 @@ from sklearn.pipeline import Pipeline
 from .config import ProjectConfig
 from .data import load_schema, load_split
 from .features import build_preprocessor
-from .model_io import TRUSTED_TYPES, save_model
+from .model_io import (
+    ONNX_FILE,
+    REFERENCE_FILE,
+    REFERENCE_ROWS,
+    SCHEMA_FILE,
+    SERVING_ARTIFACTS,
+    TRUSTED_TYPES,
+    save_model,
+    to_onnx,
+)
 from .reports import write_json
 from .schema import DatasetSchema
 
@@ -90,13 +101,27 @@ def flat_params(config: ProjectConfig) -> dict[str, object]:
     return params
 
 
+def serving_files(
+    folder: Path, config: ProjectConfig, schema: DatasetSchema, features: pd.DataFrame
+) -> Path:
+    """What the service needs besides the model: ONNX twin, schema, drift reference."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(config.artifacts.onnx_path, folder / ONNX_FILE)
+    schema.save(folder / SCHEMA_FILE)
+    rows = min(REFERENCE_ROWS, len(features))
+    reference = features.sample(n=rows, random_state=config.training.random_state)
+    reference.to_csv(folder / REFERENCE_FILE, index=False)
+    return folder
+
+
 def log_run(
     config: ProjectConfig,
     pipeline: Pipeline,
+    schema: DatasetSchema,
     features: pd.DataFrame,
     metrics: dict[str, float],
 ) -> Registration:
-    """Log params, metrics and the model (with signature and input example); register it."""
+    """Log params, metrics, the model (signature, input example) and serving files."""
     import mlflow
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -122,6 +147,9 @@ def log_run(
             ],
             skops_trusted_types=TRUSTED_TYPES,
         )
+        with tempfile.TemporaryDirectory() as scratch:
+            files = serving_files(Path(scratch), config, schema, features)
+            mlflow.log_artifacts(str(files), artifact_path=SERVING_ARTIFACTS)
     registration = Registration(
         model_name=config.mlflow.registered_model_name,
         version=str(info.registered_model_version),
@@ -139,8 +167,9 @@ def run(config: ProjectConfig) -> Registration:
     metrics = cross_validate_pipeline(pipeline, features, target, config)
     pipeline.fit(features, target)
     save_model(pipeline, Path(config.artifacts.model_path))
+    Path(config.artifacts.onnx_path).write_bytes(to_onnx(pipeline, schema))
     write_json(Path(config.artifacts.metrics_dir) / "train.json", metrics)
-    registration = log_run(config, pipeline, features, metrics)
+    registration = log_run(config, pipeline, schema, features, metrics)
     registration.save(Path(config.artifacts.registration_path))
     log.info(
         "registered %s version %s as challenger (cv roc_auc %.4f)",

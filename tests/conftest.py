@@ -1,0 +1,79 @@
+"""Fixtures shared by the end-to-end modules: one generated, pipeline-run project per engine.
+
+The project fixture is session-scoped so the slow part (install + pipeline) runs once per
+engine however many modules use it; pytest groups the tests of each engine together.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bake import ENGINES, render
+
+QUICKSTART = re.compile(r"<!-- quickstart -->\s*```bash\n(.*?)```", re.DOTALL)
+
+
+def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a shell command as a user would type it; fail the test with its output."""
+    result = subprocess.run(
+        command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-6000:]
+        pytest.fail(f"`{command}` exited {result.returncode} in {cwd}:\n{output}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment variables for generated projects: one shared venv, no telemetry."""
+    root = tmp_path_factory.mktemp("shared")
+    venv = root / "venv"
+    tools = Path(sys.executable).parent  # the template's venv: uv lives here
+    subprocess.run(
+        [str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
+    )
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING", "GIT_"))
+    }
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}",
+        VENV=str(venv),
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        DVC_NO_ANALYTICS="1",
+        PRE_COMMIT_HOME=str(root / "pre-commit"),
+        GIT_AUTHOR_NAME="E2E Test",
+        GIT_AUTHOR_EMAIL="e2e@example.com",
+        GIT_COMMITTER_NAME="E2E Test",
+        GIT_COMMITTER_EMAIL="e2e@example.com",
+        GIT_CONFIG_GLOBAL=os.devnull,
+    )
+    return env
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+def project(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    shared_env: dict[str, str],
+) -> Iterator[Path]:
+    """A generated project after its README quickstart ran, command by command."""
+    project_dir = render(request.param, tmp_path_factory.mktemp(request.param))
+    readme = (project_dir / "README.md").read_text()
+    match = QUICKSTART.search(readme)
+    assert match, "the generated README has no quickstart block"
+    commands = [line for line in match.group(1).splitlines() if line.strip()]
+    assert commands == ["git init", "make install", "make pipeline", "make test"]
+    for command in commands:
+        run(command, project_dir, shared_env)
+    yield project_dir

@@ -1,0 +1,43 @@
+"""The ONNX twin must answer like the scikit-learn pipeline it was converted from."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from {{ cookiecutter.package_name }}.data import infer_schema, to_features
+from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredictor, to_onnx
+from {{ cookiecutter.package_name }}.train import build_pipeline
+
+
+def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out) -> None:
+    features, _ = held_out
+    records = features.to_dict(orient="records")
+    sklearn = SklearnPredictor(fitted_pipeline, schema)
+    onnx = OnnxPredictor(to_onnx(fitted_pipeline, schema), schema)
+    expected = sklearn.predict_proba(records)
+    served = onnx.predict_proba(records)
+    assert onnx.classes == sklearn.classes
+    np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    np.testing.assert_array_equal(
+        np.array(sklearn.classes)[served.argmax(axis=1)], fitted_pipeline.predict(features)
+    )
+
+
+def test_onnx_handles_categorical_features(config) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.normal(30, 10, 300),
+            "plan": rng.choice(["basic", "plus", "pro", None], 300),
+            "label": rng.integers(0, 2, 300),
+        }
+    )
+    schema = infer_schema(frame, "label")
+    features = to_features(frame, schema)
+    pipeline = build_pipeline(config, schema).fit(features, frame["label"])
+    records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
+    expected = SklearnPredictor(pipeline, schema).predict_proba(records)
+    served = OnnxPredictor(to_onnx(pipeline, schema), schema).predict_proba(records)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
