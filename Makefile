@@ -19,7 +19,7 @@ help:
 	@echo "make test       the full test suite (render, validation, update, end to end)"
 	@echo "make test-fast  everything but the end-to-end tier"
 	@echo "make lint       flake8 over the template's own code (tests, scripts, benchmarks)"
-	@echo "make bench      print render and pipeline timings"
+	@echo "make bench      print render, pipeline and serving benchmarks"
 	@echo "make clean      remove the virtualenv and build output"
 
 venv: $(STAMP)
@@ -43,7 +43,10 @@ demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py "$(DEMO_DIR)"
 
 bench: venv
+	@command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk \
+		|| { apt-get update && apt-get install -y --no-install-recommends wrk; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_render_pipeline.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_serving.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -70,7 +70,10 @@ def run_drift(config: ProjectConfig, current: Path) -> int:
 def run_service(host: str, port: int) -> int:
     import uvicorn
 
-    uvicorn.run(f"{__package__}.serve:create_app", factory=True, host=host, port=port)
+    # No access log: Prometheus counts requests, and the log line costs ~8% of throughput.
+    uvicorn.run(
+        f"{__package__}.serve:create_app", factory=True, host=host, port=port, access_log=False
+    )
     return 0
 
 

@@ -20,7 +20,7 @@ from sklearn.model_selection import train_test_split
 
 from .config import ProjectConfig
 from .errors import DataValidationError
-from .schema import MISSING_CATEGORY, SCHEMA_FILE, DatasetSchema, Feature
+from .schema import SCHEMA_FILE, DatasetSchema, Feature, to_features
 
 log = logging.getLogger(__name__)
 
@@ -137,18 +137,6 @@ def prepare(config: ProjectConfig) -> DatasetSchema:
 
 def load_schema(config: ProjectConfig) -> DatasetSchema:
     return DatasetSchema.load(Path(config.data.processed_dir) / SCHEMA_FILE)
-
-
-def to_features(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """Select the schema's feature columns; categories become strings, missing ones a marker."""
-    missing = [name for name in schema.names() if name not in frame.columns]
-    if missing:
-        raise DataValidationError(f"columns: missing feature columns {missing}")
-    features = frame[schema.names()].copy()
-    for name in schema.names("categorical"):
-        column = features[name]
-        features[name] = column.astype(str).where(column.notna(), MISSING_CATEGORY).astype(object)
-    return features
 
 
 def load_split(config: ProjectConfig, part: Split) -> tuple[pd.DataFrame, pd.Series]:

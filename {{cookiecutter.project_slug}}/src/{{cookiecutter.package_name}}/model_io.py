@@ -23,17 +23,17 @@ from importlib.util import find_spec
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
-import skops.io
-from sklearn.pipeline import Pipeline
-from skops.io.exceptions import UntrustedTypesFoundException
 
 from .config import ProjectConfig
 from .errors import PipelineError
 from .schema import SCHEMA_FILE, DatasetSchema
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 # Types our pipelines hold beyond those skops trusts by default.
 TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
@@ -48,13 +48,22 @@ REFERENCE_ROWS = 1000
 Record = Mapping[str, Any]
 
 
+# skops (and with it scikit-learn and scipy) is imported where used: a service on the
+# ONNX path never needs it, and starts seconds faster and ~100 MiB smaller without it.
+
+
 def save_model(model: Pipeline, path: Path) -> None:
+    import skops.io
+
     path.parent.mkdir(parents=True, exist_ok=True)
     skops.io.dump(model, path)
 
 
 def load_model(path: Path) -> Pipeline:
     """Load a pipeline saved by ``save_model``; refuse files holding other types."""
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     if not path.is_file():
         raise PipelineError(f"{path}: model file not found; run the train step first")
     try:

@@ -25,13 +25,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
-from scipy.stats import chi2_contingency, ks_2samp
 
 from .config import MonitoringSection, ProjectConfig
-from .data import load_schema, to_features
 from .errors import DataValidationError
 from .reports import write_json
-from .schema import DatasetSchema
+from .schema import DatasetSchema, to_features
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +131,8 @@ def _chi2_test(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
     table = np.vstack(_category_counts(reference, current))
     if table.shape[1] < 2:
         return 0.0, 1.0
+    from scipy.stats import chi2_contingency  # scipy loads only when a test runs
+
     statistic, p_value, _, _ = chi2_contingency(table)
     return float(statistic), float(p_value)
 
@@ -153,6 +153,8 @@ def detect_drift(
     settings: MonitoringSection,
 ) -> DriftReport:
     """Test every schema feature of ``current`` against ``reference``."""
+    from scipy.stats import ks_2samp  # scipy loads only when a test runs
+
     reference = _checked_features(reference, schema, "reference")
     current = _checked_features(current, schema, "current")
     alpha = settings.p_value
@@ -256,6 +258,8 @@ def run(config: ProjectConfig, current_path: Path) -> DriftReport:
     Drift is a finding, not an error: this returns the report and the caller decides
     what a detected drift means (the CLI exits with a distinct code).
     """
+    from .data import load_schema  # the batch check only: keeps sklearn out of the service
+
     try:
         schema = load_schema(config)
     except FileNotFoundError as exc:

@@ -9,7 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import DataValidationError
 
 SCHEMA_FILE = "schema.json"
 # Missing categories become this string: string imputers (and their ONNX twins) need one.
@@ -42,3 +45,15 @@ class DatasetSchema(BaseModel):
     @classmethod
     def load(cls, path: Path) -> DatasetSchema:
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def to_features(frame: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """Select the schema's feature columns; categories become strings, missing ones a marker."""
+    missing = [name for name in schema.names() if name not in frame.columns]
+    if missing:
+        raise DataValidationError(f"columns: missing feature columns {missing}")
+    features = frame[schema.names()].copy()
+    for name in schema.names("categorical"):
+        column = features[name]
+        features[name] = column.astype(str).where(column.notna(), MISSING_CATEGORY).astype(object)
+    return features
