@@ -18,6 +18,7 @@ def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out
     expected = sklearn.predict_proba(records)
     served = onnx.predict_proba(records)
     assert onnx.classes == sklearn.classes
+    assert onnx.matrix, "an all-numeric model takes one feature matrix"
     np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(served, expected, atol=1e-5)
     np.testing.assert_array_equal(
@@ -39,5 +40,7 @@ def test_onnx_handles_categorical_features(config) -> None:
     pipeline = build_pipeline(config, schema).fit(features, frame["label"])
     records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
     expected = SklearnPredictor(pipeline, schema).predict_proba(records)
-    served = OnnxPredictor(to_onnx(pipeline, schema), schema).predict_proba(records)
+    onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
+    assert not onnx.matrix, "categories need one string input per column"
+    served = onnx.predict_proba(records)
     np.testing.assert_allclose(served, expected, atol=1e-5)

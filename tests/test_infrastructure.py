@@ -1,0 +1,456 @@
+"""Fast tier: the generated Dockerfile and Kubernetes manifests pass the real validators.
+
+hadolint lints the Dockerfile; `kubectl kustomize` renders each overlay and
+kubernetes-validate checks every object against the Kubernetes API schemas; checkov scans
+the Dockerfile and the rendered manifests for security findings. Cross-file checks keep
+the port, probe paths, user id and settings of the Dockerfile, the manifests and the
+generated service in agreement. No Docker engine and no cluster are needed.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from docker.utils.build import exclude_paths
+
+from bake import ENGINES, render
+
+TOOLS = Path(sys.executable).parent  # hadolint, kubernetes-validate, checkov: dev dependencies
+KUBECTL = shutil.which("kubectl")
+NO_KUBECTL = "kubectl is not on PATH: it renders the kustomize overlays (kubectl kustomize)"
+OVERLAYS = ("staging", "production")
+PORT = 8080
+# Both engines with the defaults, and a slug that is no valid Kubernetes name as it is.
+CASES = {
+    **{engine: (engine, {}) for engine in ENGINES},
+    "underscore-slug-py313": ("copier", {"project_slug": "churn_model", "python_version": "3.13"}),
+}
+# kubernetes-validate's oldest bundled schemas, and its default (the newest).
+KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest": []}
+# checkov checks skipped by annotations in the manifests, each with its reason written there.
+# A new skip has to be added here on purpose.
+EXPECTED_SKIPS = {"CKV_K8S_43"}  # image by digest: overlays pin a release tag instead
+ROUTE = re.compile(r'^\s*@app\.get\(\s*"([^"]+)"', re.MULTILINE)
+VALIDATED = re.compile(r"passed for resource (\S+) against version (\S+)")
+
+
+def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+def tool(name: str) -> str:
+    path = TOOLS / name
+    assert path.is_file(), f"{name} is missing: `make venv` installs the dev dependencies"
+    return str(path)
+
+
+# ---------------------------------------------------------------------------------------
+# What the generated project says about itself
+
+
+def dockerfile(project: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs: continuation lines joined, comments dropped."""
+    instructions, pending = [], ""
+    for line in (project / "Dockerfile").read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):  # a comment inside a continued instruction
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        keyword, _, arguments = pending.strip().partition(" ")
+        instructions.append((keyword.upper(), " ".join(arguments.split())))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+    return instructions
+
+
+def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
+    return instructions[last_from:]
+
+
+def only(instructions: list[tuple[str, str]], keyword: str) -> str:
+    found = [arguments for name, arguments in instructions if name == keyword]
+    assert len(found) == 1, f"expected one {keyword} in the final stage, found {found}"
+    return found[0]
+
+
+def pyproject(project: Path) -> dict[str, Any]:
+    return tomllib.loads((project / "pyproject.toml").read_text())
+
+
+def package_dir(project: Path) -> Path:
+    (package,) = (project / "src").iterdir()
+    return package
+
+
+def routes(project: Path) -> set[str]:
+    """GET paths the generated service declares (probes and scrapes only ever GET)."""
+    found = set(ROUTE.findall((package_dir(project) / "serve.py").read_text()))
+    assert {"/health", "/ready", "/metrics"} <= found, found
+    return found
+
+
+def settings_variables(project: Path) -> set[str]:
+    """The environment variables the service's pydantic Settings class reads."""
+    source = (package_dir(project) / "serve.py").read_text()
+    body = source.split("class Settings(BaseSettings):", 1)[1].split("\nclass ", 1)[0]
+    return {name.upper() for name in re.findall(r"^    (\w+): ", body, re.MULTILINE)}
+
+
+def quantity(value: str | int) -> float:
+    """A Kubernetes CPU or memory quantity as a number (cores or bytes)."""
+    units = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    match = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(value))
+    assert match and match.group(2) in {"", *units}, f"unexpected quantity {value!r}"
+    return float(match.group(1)) * units.get(match.group(2), 1)
+
+
+# ---------------------------------------------------------------------------------------
+# Fixtures: rendered once per module
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return {
+        case: render(engine, tmp_path_factory.mktemp(case), **answers)
+        for case, (engine, answers) in CASES.items()
+    }
+
+
+def kustomize(overlay: Path) -> str:
+    built = run([KUBECTL, "kustomize", str(overlay)])
+    assert built.returncode == 0, f"kubectl kustomize {overlay}:\n{built.stderr}"
+    return built.stdout
+
+
+@pytest.fixture(scope="module")
+def manifests(projects: dict[str, Path]) -> dict[tuple[str, str], str]:
+    """`kubectl kustomize` output of each overlay of each case, as YAML text."""
+    if KUBECTL is None:
+        pytest.skip(NO_KUBECTL)
+    return {
+        (case, overlay): kustomize(project / "k8s" / "overlays" / overlay)
+        for case, project in projects.items()
+        for overlay in OVERLAYS
+    }
+
+
+def objects(text: str) -> dict[str, dict[str, Any]]:
+    """Rendered objects keyed by kind (each overlay deploys one object of each kind)."""
+    found: dict[str, dict[str, Any]] = {}
+    for document in yaml.safe_load_all(text):
+        assert document["kind"] not in found, f"two {document['kind']} objects"
+        found[document["kind"]] = document
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# Dockerfile
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_hadolint_reports_nothing(projects: dict[str, Path], case: str) -> None:
+    lint = run(
+        [tool("hadolint"), "--no-color", "--failure-threshold", "style", "Dockerfile"],
+        cwd=projects[case],
+    )
+    assert (lint.returncode, lint.stdout, lint.stderr) == (0, "", "")
+
+
+def test_hadolint_check_can_fail(tmp_path: Path, projects: dict[str, Path]) -> None:
+    """The harness sees findings: a shell-form CMD is reported (DL3025)."""
+    text = (projects["cookiecutter"] / "Dockerfile").read_text()
+    broken = re.sub(r"^CMD .*$", "CMD my-ml-project serve", text, flags=re.MULTILINE)
+    assert broken != text
+    (tmp_path / "Dockerfile").write_text(broken)
+    lint = run([tool("hadolint"), "--no-color", "Dockerfile"], cwd=tmp_path)
+    assert lint.returncode != 0 and "DL3025" in lint.stdout
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dockerfile_builds_and_runs_the_service(projects: dict[str, Path], case: str) -> None:
+    project = projects[case]
+    instructions = dockerfile(project)
+    meta = pyproject(project)
+    python = meta["project"]["requires-python"].removeprefix(">=")
+    bases = [arguments.split()[0] for name, arguments in instructions if name == "FROM"]
+    assert len(bases) >= 2, "a multi-stage build"
+    assert set(bases) == {f"python:{python}-slim-bookworm"}
+
+    # Dependencies in a layer of their own: pyproject.toml alone, installed before the source.
+    order = [f"{name} {arguments}" for name, arguments in instructions]
+    first_copy = next(i for i, line in enumerate(order) if line.startswith("COPY "))
+    install = next(i for i, line in enumerate(order) if "--requirement" in line)
+    source = order.index("COPY src/ src/")
+    assert order[first_copy] == "COPY pyproject.toml ./"
+    assert first_copy < install < source
+    assert all("--no-cache-dir" in line for line in order if "pip install" in line)
+
+    runtime = final_stage(instructions)
+    assert only(runtime, "EXPOSE") == str(PORT)
+    script = json.loads(only(runtime, "CMD"))
+    assert script == [meta["project"]["name"], "serve", "--host", "0.0.0.0", "--port", str(PORT)]
+    assert meta["project"]["scripts"][script[0]].endswith(".cli:main")
+
+    user = only(runtime, "USER")
+    assert re.fullmatch(r"\d+:\d+", user) and int(user.split(":")[0]) >= 10000, user
+    env = " ".join(arguments for name, arguments in runtime if name == "ENV")
+    assert "MODEL_PATH=/app/models/serving" in env.split()
+    assert ("COPY", "models/serving/ /app/models/serving/") in runtime
+
+    options, _, check = only(runtime, "HEALTHCHECK").partition("CMD ")
+    command = json.loads(check)
+    assert command[:2] == ["python", "-c"] and "urllib.request" in command[2]
+    url = re.search(r"http://127\.0\.0\.1:(\d+)(/\w*)", command[2])
+    assert url and int(url.group(1)) == PORT and url.group(2) in routes(project)
+    assert "--timeout=" in options
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_dockerignore_sends_only_what_the_build_needs(
+    projects: dict[str, Path], case: str, tmp_path: Path
+) -> None:
+    """docker's own context filter, over the project plus what a pipeline run leaves."""
+    context = shutil.copytree(projects[case], tmp_path / "context")
+    package = package_dir(context).name
+    leftovers = [
+        "data/raw/dataset.csv", "data/processed/train.csv", "mlruns/1/meta.yaml", "mlflow.db",
+        ".venv/bin/python", ".git/HEAD", ".pytest_cache/v/cache", "reports/drift/drift.html",
+        "metrics/train.json", "plots/roc.csv", "models/model.skops", "models/model.onnx",
+        f"src/{package}/__pycache__/serve.cpython-311.pyc", ".dvc/cache/files/md5/ab/cd",
+    ]
+    bundle = ["models/serving/metadata.json", "models/serving/model/model.skops"]
+    for name in leftovers + bundle:
+        (context / name).parent.mkdir(parents=True, exist_ok=True)
+        (context / name).write_text("x")
+    patterns = [
+        line.strip() for line in (context / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sent = exclude_paths(str(context), patterns)
+
+    copied = [
+        arguments.split()[:-1] for name, arguments in dockerfile(context)
+        if name == "COPY" and not arguments.startswith("--from")
+    ]
+    for source in (item.rstrip("/") for sources in copied for item in sources):
+        assert source in sent, f"the Dockerfile copies {source}, .dockerignore leaves it out"
+    assert {"src/" + package + "/serve.py", *bundle} <= sent
+    assert sorted(name for name in leftovers if name in sent) == []
+    assert not any(name.startswith(("tests", "k8s", "config")) for name in sent)
+
+
+# ---------------------------------------------------------------------------------------
+# Kubernetes
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("case", CASES)
+def test_kubernetes_validate_strict(
+    manifests: dict[tuple[str, str], str], case: str, overlay: str, version: str
+) -> None:
+    """Every object of the overlay, by stdin (`-`: without it the tool only prints usage)."""
+    text = manifests[case, overlay]
+    check = run(
+        [tool("kubernetes-validate"), "--strict", *KUBERNETES_VERSIONS[version], "-"], input=text
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    validated = [resource for resource, _ in VALIDATED.findall(check.stdout + check.stderr)]
+    expected = [f"{doc['kind'].lower()}/{doc['metadata']['name']}"
+                for doc in yaml.safe_load_all(text)]
+    assert len(expected) >= 8 and sorted(validated) == sorted(expected)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("case", CASES)
+def test_manifests_agree_with_image_and_app(
+    projects: dict[str, Path], manifests: dict[tuple[str, str], str], case: str, overlay: str
+) -> None:
+    project = projects[case]
+    found = objects(manifests[case, overlay])
+    slug = pyproject(project)["project"]["name"]
+    name = slug.replace("_", "-")
+    runtime = final_stage(dockerfile(project))
+    deployment, service = found["Deployment"], found["Service"]
+    pod = deployment["spec"]["template"]
+    spec = pod["spec"]
+    (container,) = spec["containers"]
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+
+    def resolve(port: int | str) -> int:
+        return ports[port] if isinstance(port, str) else port
+
+    # One port everywhere: the image's CMD and EXPOSE, the container, the Service.
+    assert ports == {"http": PORT} and only(runtime, "EXPOSE") == str(PORT)
+    assert "command" not in container and "args" not in container  # the image's CMD runs
+    (service_port,) = service["spec"]["ports"]
+    assert resolve(service_port["targetPort"]) == PORT
+
+    # Probes hit routes the generated app declares, on that port.
+    app_routes = routes(project)
+    probes = {kind: container[f"{kind}Probe"]["httpGet"]
+              for kind in ("startup", "liveness", "readiness")}
+    assert probes["liveness"]["path"] == "/health" and probes["readiness"]["path"] == "/ready"
+    for probe in probes.values():
+        assert probe["path"] in app_routes and resolve(probe["port"]) == PORT
+    scrape = pod["metadata"]["annotations"]
+    assert scrape["prometheus.io/scrape"] == "true"
+    assert int(scrape["prometheus.io/port"]) == PORT and scrape["prometheus.io/path"] in app_routes
+
+    # Selectors find the pods; the autoscaler scales this Deployment.
+    labels = pod["metadata"]["labels"]
+    selectors = [deployment["spec"]["selector"]["matchLabels"], service["spec"]["selector"],
+                 found["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
+                 found["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"]]
+    for selector in selectors:
+        assert selector and selector.items() <= labels.items()
+    assert found["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]
+    }
+    assert resolve(found["NetworkPolicy"]["spec"]["ingress"][0]["ports"][0]["port"]) == PORT
+
+    # Names, labels, namespace, image.
+    namespace = found["Namespace"]["metadata"]["name"]
+    assert namespace == f"{name}-{overlay}"
+    for kind, document in found.items():
+        metadata = document["metadata"]
+        assert metadata.get("namespace", namespace) == namespace, kind
+        if kind != "Namespace":
+            assert metadata["name"] == name
+            assert metadata["labels"]["app.kubernetes.io/name"] == name
+            assert metadata["labels"]["app.kubernetes.io/instance"] == f"{name}-{overlay}"
+            assert {"app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"} <= set(
+                metadata["labels"])
+    image, _, tag = container["image"].rpartition(":")
+    assert image == f"ghcr.io/OWNER/{slug}" and tag and tag != "latest"
+
+    # The same user as the image, locked down; the only writable path is an emptyDir /tmp.
+    uid, gid = map(int, only(runtime, "USER").split(":"))
+    pod_security, security = spec["securityContext"], container["securityContext"]
+    assert pod_security["runAsNonRoot"] is True and security["runAsNonRoot"] is True
+    assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (uid, gid)
+    assert security.get("runAsUser", uid) == uid
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}
+    (mount,) = container["volumeMounts"]
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    assert mount["mountPath"] == "/tmp" and "emptyDir" in volumes[mount["name"]]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["serviceAccountName"] == found["ServiceAccount"]["metadata"]["name"]
+    assert found["ServiceAccount"]["automountServiceAccountToken"] is False
+
+    # Settings: MODEL_PATH as in the image; the ConfigMap holds variables the app reads.
+    env = {item["name"]: item["value"] for item in container["env"]}
+    image_env = dict(item.split("=", 1) for name, arguments in runtime if name == "ENV"
+                     for item in arguments.split())
+    assert env["MODEL_PATH"] == image_env["MODEL_PATH"] == "/app/models/serving"
+    config_map = found["ConfigMap"]
+    assert container["envFrom"] == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
+    assert config_map["data"] and set(config_map["data"]) <= settings_variables(project)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_overlay_sizes(manifests: dict[tuple[str, str], str], case: str) -> None:
+    production = objects(manifests[case, "production"])
+    staging = objects(manifests[case, "staging"])
+
+    def resources(found: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+        return found["Deployment"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+
+    assert production["Deployment"]["spec"]["replicas"] == 3
+    assert production["HorizontalPodAutoscaler"]["spec"]["minReplicas"] == 3
+    assert production["HorizontalPodAutoscaler"]["spec"]["maxReplicas"] > 3
+    assert {
+        bound: {key: quantity(value) for key, value in values.items()}
+        for bound, values in resources(production).items()
+    } == {
+        "requests": {"cpu": 1, "memory": 2 * 2**30},
+        "limits": {"cpu": 2, "memory": 4 * 2**30},
+    }
+    assert production["Service"]["spec"]["type"] == "LoadBalancer"
+
+    assert staging["Service"]["spec"]["type"] == "ClusterIP"
+    assert staging["Deployment"]["spec"]["replicas"] < 3
+    hpa = staging["HorizontalPodAutoscaler"]["spec"]
+    assert 1 <= hpa["minReplicas"] <= staging["Deployment"]["spec"]["replicas"] <= hpa[
+        "maxReplicas"]
+    for bound in ("requests", "limits"):
+        for key in ("cpu", "memory"):
+            small = quantity(resources(staging)[bound][key])
+            assert 0 < small < quantity(resources(production)[bound][key]), (bound, key)
+
+
+# ---------------------------------------------------------------------------------------
+# checkov: one run over every case, Dockerfiles and rendered overlays
+
+
+@pytest.fixture(scope="module")
+def checkov(
+    projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """checkov's JSON report per framework, and the files it was given."""
+    root = tmp_path_factory.mktemp("checkov")
+    scanned: dict[str, set[str]] = {"dockerfile": set(), "kubernetes": set()}
+    for case, project in projects.items():
+        (root / case).mkdir()
+        shutil.copy(project / "Dockerfile", root / case / "Dockerfile")
+        scanned["dockerfile"].add(f"/{case}/Dockerfile")
+        for overlay in OVERLAYS if KUBECTL else ():
+            text = kustomize(project / "k8s" / "overlays" / overlay)
+            (root / case / f"{overlay}.yaml").write_text(text)
+            scanned["kubernetes"].add(f"/{case}/{overlay}.yaml")
+    scan = run([
+        tool("checkov"), "--skip-download", "--compact", "--output", "json",
+        "--directory", str(root), "--framework", "kubernetes", "dockerfile",
+    ])
+    # Exit status 1 means failed checks: the tests below name them from the report.
+    assert scan.returncode in (0, 1), scan.stdout[-4000:] + scan.stderr[-4000:]
+    report = json.loads(scan.stdout)
+    reports = report if isinstance(report, list) else [report]
+    return {
+        entry["check_type"]: {**entry, "scanned": scanned[entry["check_type"]]}
+        for entry in reports
+    }
+
+
+def assert_checkov_clean(report: dict[str, Any]) -> set[str]:
+    """No failure or parse error; every file scanned; returns the skipped check ids."""
+    results, summary = report["results"], report["summary"]
+    assert summary["failed"] == 0 and summary["parsing_errors"] == 0, [
+        (check["check_id"], check["file_path"], check["resource"])
+        for check in results["failed_checks"]
+    ]
+    checked = {check["file_path"] for check in results["passed_checks"]}
+    assert checked == report["scanned"]
+    for check in results["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment", "")
+        assert len(reason) > 20, f"{check['check_id']} skipped without a reason"
+    return {check["check_id"] for check in results["skipped_checks"]}
+
+
+def test_checkov_dockerfile(checkov: dict[str, dict[str, Any]]) -> None:
+    report = checkov["dockerfile"]
+    assert report["summary"]["passed"] > 0
+    assert assert_checkov_clean(report) == set()
+
+
+def test_checkov_kubernetes(checkov: dict[str, dict[str, Any]]) -> None:
+    if KUBECTL is None:
+        pytest.skip(NO_KUBECTL)
+    report = checkov["kubernetes"]
+    assert report["summary"]["passed"] > 0
+    assert assert_checkov_clean(report) == EXPECTED_SKIPS
