@@ -10,7 +10,6 @@ importing each stage's module (what the separate stage processes must pay anyway
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from bake import ANSWERS_FILE, ENGINES, render  # noqa: E402  (the helpers live beside the tests)
+from bake import ANSWERS_FILE, ENGINES, project_env, render  # noqa: E402  (beside the tests)
 
 # Module each pipeline stage imports, in dvc.yaml order.
 STAGE_MODULES = ("data", "data", "train", "evaluate", "registry", "model_io")
@@ -43,19 +42,6 @@ def render_seconds(engine: str, scratch: Path, repeats: int) -> float:
     return statistics.median(times)
 
 
-def environment(venv: Path) -> dict[str, str]:
-    tools = Path(sys.executable).parent
-    env = dict(os.environ)
-    env.update(
-        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env['PATH']}",
-        VENV=str(venv),
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-        DVC_NO_ANALYTICS="1",
-    )
-    return env
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="renders per engine")
@@ -68,7 +54,7 @@ def main() -> int:
 
         project = render("copier", scratch / "project")
         venv = scratch / "venv"
-        env = environment(venv)
+        env = project_env(venv)
         subprocess.run([sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable,
                         str(venv)], check=True)
         rows.append(("make install (shared uv cache)", timed("make install", project, env)))

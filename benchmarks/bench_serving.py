@@ -22,7 +22,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -41,7 +40,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bake import ANSWERS_FILE, render  # noqa: E402  (the helpers live beside the tests)
+from bake import (  # noqa: E402  (the helpers live beside the tests)
+    ANSWERS_FILE,
+    project_env,
+    render,
+    stop_process_group,
+)
 
 HOST = "127.0.0.1"  # never anything else: wrk is a load generator
 READY_TIMEOUT_S = 180.0  # `import mlflow` alone takes 5-6 s on these cores, more under load
@@ -126,29 +130,6 @@ class Result:
 # --- building the project -------------------------------------------------------------------
 
 
-def environment(venv: Path) -> dict[str, str]:
-    """The generated project's environment: its venv first, no telemetry, no outside tracking.
-
-    A user's MLFLOW_TRACKING_URI or active virtualenv must not leak into the run.
-    """
-    tools = Path(sys.executable).parent
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING"))
-    }
-    env.update(
-        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}",
-        VENV=str(venv),
-        MLFLOW_DISABLE_TELEMETRY="true",
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-        DO_NOT_TRACK="true",
-        DVC_NO_ANALYTICS="1",
-        ORT_DISABLE_TELEMETRY="1",
-    )
-    return env
-
-
 def run(command: list[str] | str, cwd: Path, env: dict[str, str]) -> None:
     """Run a setup step quietly; on failure show its output's tail, which says why."""
     result = subprocess.run(
@@ -170,7 +151,7 @@ def build_project(workdir: Path) -> Path:
     """Render with copier defaults, install into the project's .venv, run the pipeline."""
     project = render("copier", workdir)
     venv = project / ".venv"
-    env = environment(venv)
+    env = project_env(venv)
     steps: dict[str, list[str] | str] = {
         "uv venv": [sys.executable, "-m", "uv", "venv", "-q", "--python", sys.executable,
                     str(venv)],
@@ -209,7 +190,7 @@ def servers(project: Path, scratch: Path) -> list[Server]:
     record, model_name = sample_record(project)
     slug = yaml.safe_load((project / ANSWERS_FILE).read_text())["project_slug"]
     bin_dir = project / ".venv" / "bin"
-    base_env = environment(project / ".venv")
+    base_env = project_env(project / ".venv")
     predict_body = {"records": [record]}
 
     mlflow_env = dict(base_env, MLFLOW_TRACKING_URI=f"sqlite:///{project / 'mlflow.db'}")
@@ -290,12 +271,7 @@ def started(server: Server, logs: Path) -> Iterator[tuple[int, float]]:
         wait_ready(server, process, log)
         yield process.pid, time.perf_counter() - spawned
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def session_rss_mib(session: int) -> tuple[float, int]:

@@ -7,7 +7,9 @@ import atexit
 import functools
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -133,3 +135,34 @@ def render(engine: str, dest_parent: Path, **answers: Any) -> Path:
     """
     renderers = {"cookiecutter": _render_cookiecutter, "copier": _render_copier}
     return renderers[engine](template_snapshot(), Path(dest_parent), answers)
+
+
+def project_env(venv: Path) -> dict[str, str]:
+    """Environment for running a generated project: its venv first, then the template's
+    tools (uv); telemetry off; no user tracking server or active virtualenv leaking in."""
+    tools = Path(sys.executable).parent
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING"))
+    }
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}",
+        VENV=str(venv),
+        MLFLOW_DISABLE_TELEMETRY="true",
+        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+        DO_NOT_TRACK="true",
+        DVC_NO_ANALYTICS="1",
+        ORT_DISABLE_TELEMETRY="1",
+    )
+    return env
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a server started with ``start_new_session=True``, workers included."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

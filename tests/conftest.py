@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bake import ENGINES, render
+from bake import ENGINES, project_env, render
 
 QUICKSTART = re.compile(r"<!-- quickstart -->\s*```bash\n(.*?)```", re.DOTALL)
 
@@ -40,17 +40,8 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     subprocess.run(
         [str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
     )
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING", "GIT_"))
-    }
+    env = {key: value for key, value in project_env(venv).items() if not key.startswith("GIT_")}
     env.update(
-        PATH=f"{venv / 'bin'}{os.pathsep}{tools}{os.pathsep}{env.get('PATH', '')}",
-        VENV=str(venv),
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="true",
-        DVC_NO_ANALYTICS="1",
         PRE_COMMIT_HOME=str(root / "pre-commit"),
         GIT_AUTHOR_NAME="E2E Test",
         GIT_AUTHOR_EMAIL="e2e@example.com",

@@ -7,9 +7,7 @@ config file and no training data to lean on: exactly what a container gets.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+
+from bake import stop_process_group
 
 pytestmark = pytest.mark.e2e
 
@@ -76,12 +76,7 @@ def running(command: str, cwd: Path, env: dict[str, str], ready_url: str) -> Ite
             time.sleep(0.25)
         yield
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
 
 
 @pytest.fixture(scope="module")
