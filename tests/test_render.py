@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -126,3 +127,26 @@ def test_flake8_passes(projects: dict[str, Path], engine: str) -> None:
         cwd=projects[engine], capture_output=True, text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.parametrize("with_uv", [True, False], ids=["uv", "pip"])
+def test_install_uses_uv_when_present_and_pip_otherwise(
+    projects: dict[str, Path], with_uv: bool, tmp_path: Path
+) -> None:
+    """`make -n install` shows the commands the generated Makefile would run."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("make", "python3", "sh", "bash", "env"):
+        found = shutil.which(tool)
+        assert found, f"{tool} is not on PATH"
+        (tools / tool).symlink_to(found)
+    if with_uv:
+        (tools / "uv").symlink_to(Path(sys.executable).parent / "uv")  # the template's venv
+    dry_run = subprocess.run(
+        ["make", "-n", "install", "VENV=.venv-test"], cwd=projects["copier"],
+        env={"PATH": str(tools)}, capture_output=True, text=True, check=True,
+    ).stdout
+    if with_uv:
+        assert "uv venv" in dry_run and "uv pip install" in dry_run and "-m pip" not in dry_run
+    else:
+        assert "-m venv" in dry_run and "-m pip install -e" in dry_run and "uv " not in dry_run

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
-from {{ cookiecutter.package_name }}.cli import STEPS, build_parser, main
+from {{ cookiecutter.package_name }}.cli import DRIFT_EXIT_CODE, STEPS, build_parser, main
 
 
 def test_every_pipeline_stage_has_a_subcommand() -> None:
@@ -41,3 +42,14 @@ def test_unknown_step_is_a_usage_error(capsys) -> None:
         build_parser().parse_args(["deploy"])
     assert exit_info.value.code == 2
     assert "invalid choice: 'deploy'" in capsys.readouterr().err
+
+
+def test_drift_exit_status_tells_drift_from_no_drift(project_dir: Path) -> None:
+    assert main(["data"]) == 0 and main(["prepare"]) == 0
+    test_split = project_dir / "data" / "processed" / "test.csv"
+    assert main(["drift", str(test_split)]) == 0
+    shifted = pd.read_csv(test_split)
+    shifted["mean radius"] += 3 * shifted["mean radius"].std()
+    shifted.to_csv(project_dir / "shifted.csv", index=False)
+    assert main(["drift", "shifted.csv"]) == DRIFT_EXIT_CODE
+    assert (project_dir / "reports" / "drift" / "drift.html").is_file()

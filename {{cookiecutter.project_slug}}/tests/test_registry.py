@@ -119,3 +119,21 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
 )
 def test_decide(challenger: float, champion: float | None, promoted: bool) -> None:
     assert registry.decide(challenger, champion) is promoted
+
+
+def test_service_loads_the_champion_from_the_registry(first, tracked: Path) -> None:
+    """MODEL_URI: the service downloads the champion's bundle at start-up and serves it."""
+    from fastapi.testclient import TestClient
+
+    from {{ cookiecutter.package_name }}.serve import Settings, create_app
+
+    registration, _ = first
+    settings = Settings(
+        model_uri=f"models:/{registration.model_name}@{registry.CHAMPION}",
+        model_path=tracked / "downloaded-bundle",
+        mlflow_tracking_uri=f"sqlite:///{tracked / 'mlflow.db'}",
+    )
+    with TestClient(create_app(settings)) as client:
+        metadata = client.get("/metadata").json()
+    assert (metadata["version"], metadata["alias"]) == (registration.version, "champion")
+    assert (tracked / "downloaded-bundle" / "model.onnx").is_file()
