@@ -12,7 +12,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help venv lint test test-fast demo bench clean
+.PHONY: help venv tools lint test test-fast demo bench clean
 
 help:
 	@echo "make demo       render a project with defaults and run its pipeline end to end"
@@ -30,13 +30,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --group dev
 	@touch $@
 
+# Debian's prometheus package brings promtool, which checks the generated monitoring
+# config. Installing needs root (as in CI); elsewhere those checks are skipped.
+tools:
+	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
+		|| apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+
 lint: venv
 	$(BIN)/flake8 .
 
-test: lint
+test: lint tools
 	$(BIN)/python -m pytest
 
-test-fast: lint
+test-fast: lint tools
 	$(BIN)/python -m pytest -m "not e2e"
 
 demo: venv

@@ -1,0 +1,34 @@
+output "bucket_name" {
+  description = "Name of the artifact bucket."
+  value       = aws_s3_bucket.artifacts.bucket
+}
+
+output "bucket_arn" {
+  description = "ARN of the artifact bucket."
+  value       = aws_s3_bucket.artifacts.arn
+}
+
+output "dvc_remote_url" {
+  description = "DVC remote: dvc remote add -d s3remote <this>."
+  value       = "s3://${aws_s3_bucket.artifacts.bucket}/dvc"
+}
+
+output "mlflow_artifact_root" {
+  description = "MLflow artifact root: mlflow server --artifacts-destination <this>."
+  value       = "s3://${aws_s3_bucket.artifacts.bucket}/mlflow"
+}
+
+output "ecr_repository_url" {
+  description = "Image repository: docker push <this>:<tag> (tags are immutable)."
+  value       = aws_ecr_repository.app.repository_url
+}
+
+output "training_role_arn" {
+  description = "ARN of the IAM role training jobs run as (ECS task role)."
+  value       = aws_iam_role.training.arn
+}
+
+output "kms_key_arn" {
+  description = "ARN of the KMS key encrypting the bucket and the image repository."
+  value       = aws_kms_key.artifacts.arn
+}
