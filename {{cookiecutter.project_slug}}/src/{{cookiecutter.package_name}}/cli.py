@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drift.add_argument("current", type=Path, help="CSV file with the same feature columns")
     serve = commands.add_parser("serve", help="run the prediction service (settings: env vars)")
-    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
     serve.add_argument("--port", type=int, default=8080)
     return parser
 
