@@ -22,6 +22,7 @@ from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+TOOLS = Path(sys.executable).parent  # the template's venv: uv and the validators live here
 ENGINES = ("cookiecutter", "copier")
 ANSWERS_FILE = ".copier-answers.yml"
 # copier's wording when a `validator:` refuses an answer (copier/_user_data.py).
@@ -166,3 +167,15 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def capture(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a validator, keeping its output for the assertion that checks its exit code."""
+    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
+
+
+def dev_tool(name: str) -> str:
+    """A command that `make venv` installs into the template's venv (a dev dependency)."""
+    path = TOOLS / name
+    assert path.is_file(), f"{name} is missing: `make venv` installs the dev dependencies"
+    return str(path)

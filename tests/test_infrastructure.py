@@ -10,8 +10,6 @@ generated service in agreement. No Docker engine and no cluster are needed.
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,8 @@ import pytest
 import yaml
 from docker.utils.build import exclude_paths
 
-from bake import ENGINES, render
+from bake import ENGINES, capture, dev_tool, render
 
-TOOLS = Path(sys.executable).parent  # hadolint, kubernetes-validate, checkov: dev dependencies
 KUBECTL = shutil.which("kubectl")
 NO_KUBECTL = "kubectl is not on PATH: it renders the kustomize overlays (kubectl kustomize)"
 OVERLAYS = ("staging", "production")
@@ -39,16 +36,6 @@ KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest
 EXPECTED_SKIPS = {"CKV_K8S_43"}  # image by digest: overlays pin a release tag instead
 ROUTE = re.compile(r'^\s*@app\.get\(\s*"([^"]+)"', re.MULTILINE)
 VALIDATED = re.compile(r"passed for resource (\S+) against version (\S+)")
-
-
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-
-
-def tool(name: str) -> str:
-    path = TOOLS / name
-    assert path.is_file(), f"{name} is missing: `make venv` installs the dev dependencies"
-    return str(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -129,7 +116,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def kustomize(overlay: Path) -> str:
-    built = run([KUBECTL, "kustomize", str(overlay)])
+    built = capture([KUBECTL, "kustomize", str(overlay)])
     assert built.returncode == 0, f"kubectl kustomize {overlay}:\n{built.stderr}"
     return built.stdout
 
@@ -161,8 +148,8 @@ def objects(text: str) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("case", CASES)
 def test_hadolint_reports_nothing(projects: dict[str, Path], case: str) -> None:
-    lint = run(
-        [tool("hadolint"), "--no-color", "--failure-threshold", "style", "Dockerfile"],
+    lint = capture(
+        [dev_tool("hadolint"), "--no-color", "--failure-threshold", "style", "Dockerfile"],
         cwd=projects[case],
     )
     assert (lint.returncode, lint.stdout, lint.stderr) == (0, "", "")
@@ -174,7 +161,7 @@ def test_hadolint_check_can_fail(tmp_path: Path, projects: dict[str, Path]) -> N
     broken = re.sub(r"^CMD .*$", "CMD my-ml-project serve", text, flags=re.MULTILINE)
     assert broken != text
     (tmp_path / "Dockerfile").write_text(broken)
-    lint = run([tool("hadolint"), "--no-color", "Dockerfile"], cwd=tmp_path)
+    lint = capture([dev_tool("hadolint"), "--no-color", "Dockerfile"], cwd=tmp_path)
     assert lint.returncode != 0 and "DL3025" in lint.stdout
 
 
@@ -263,9 +250,8 @@ def test_kubernetes_validate_strict(
 ) -> None:
     """Every object of the overlay, by stdin (`-`: without it the tool only prints usage)."""
     text = manifests[case, overlay]
-    check = run(
-        [tool("kubernetes-validate"), "--strict", *KUBERNETES_VERSIONS[version], "-"], input=text
-    )
+    validate = [dev_tool("kubernetes-validate"), "--strict", *KUBERNETES_VERSIONS[version], "-"]
+    check = capture(validate, input=text)
     assert check.returncode == 0, check.stdout + check.stderr
     validated = [resource for resource, _ in VALIDATED.findall(check.stdout + check.stderr)]
     expected = [f"{doc['kind'].lower()}/{doc['metadata']['name']}"
@@ -413,8 +399,8 @@ def checkov(
             text = kustomize(project / "k8s" / "overlays" / overlay)
             (root / case / f"{overlay}.yaml").write_text(text)
             scanned["kubernetes"].add(f"/{case}/{overlay}.yaml")
-    scan = run([
-        tool("checkov"), "--skip-download", "--compact", "--output", "json",
+    scan = capture([
+        dev_tool("checkov"), "--skip-download", "--compact", "--output", "json",
         "--directory", str(root), "--framework", "kubernetes", "dockerfile",
     ])
     # Exit status 1 means failed checks: the tests below name them from the report.

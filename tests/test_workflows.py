@@ -10,7 +10,6 @@ and Kubernetes overlays. Nothing here reaches GitHub.
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bake import ENGINES, render
+from bake import ENGINES, capture, dev_tool, render
 
-TOOLS = Path(sys.executable).parent  # check-jsonschema, actionlint, zizmor: dev dependencies
 WORKFLOWS = ("cd.yml", "ci.yml", "retrain.yml")
 # Both engines with the defaults, and a slug that is no valid Kubernetes name as it is.
 CASES = {
@@ -43,16 +41,6 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(.*?)\s*$", re.MULTILINE)
 ZIZMOR_IGNORE = re.compile(r"#\s*zizmor:\s*ignore\[([^\]]+)\]")
 MAKE = re.compile(r"(?<![\w/.-])make\s+([a-z][\w-]*)")
-
-
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-
-
-def tool(name: str) -> str:
-    path = TOOLS / name
-    assert path.is_file(), f"{name} is missing: `make venv` installs the dev dependencies"
-    return str(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -107,7 +95,7 @@ def cli_commands(project: Path) -> set[str]:
         f"from {package.name}.cli import build_parser\n"
         "print(*build_parser()._subparsers._group_actions[0].choices)"
     )
-    listed = run([sys.executable, "-c", code], cwd=project, env={"PYTHONPATH": "src"})
+    listed = capture([sys.executable, "-c", code], cwd=project, env={"PYTHONPATH": "src"})
     assert listed.returncode == 0, listed.stderr
     return set(listed.stdout.split())
 
@@ -149,22 +137,25 @@ def test_workflows_are_rendered(projects: dict[str, Path], case: str) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_workflows_match_github_schema(projects: dict[str, Path], case: str) -> None:
     files = [str(workflow_dir(projects[case]) / name) for name in WORKFLOWS]
-    checked = run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                   *files])
+    checked = capture(
+        [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files]
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_actionlint_reports_nothing(projects: dict[str, Path], case: str) -> None:
-    lint = run([tool("actionlint"), "-no-color", *(f".github/workflows/{n}" for n in WORKFLOWS)],
-               cwd=projects[case])
+    files = [f".github/workflows/{name}" for name in WORKFLOWS]
+    lint = capture([dev_tool("actionlint"), "-no-color", *files], cwd=projects[case])
     assert (lint.returncode, lint.stdout, lint.stderr) == (0, "", "")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_zizmor_reports_nothing(projects: dict[str, Path], case: str) -> None:
-    audit = run([tool("zizmor"), "--offline", "--format", "json", ".github/workflows/"],
-                cwd=projects[case])
+    audit = capture(
+        [dev_tool("zizmor"), "--offline", "--format", "json", ".github/workflows/"],
+        cwd=projects[case],
+    )
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert json.loads(audit.stdout) == []
     ignored = {
@@ -196,12 +187,12 @@ def test_validators_can_fail(
     broken.parent.mkdir(parents=True)
     broken.write_text(text.replace(old, new))
     commands = {
-        "check-jsonschema": [tool("check-jsonschema"), "--builtin-schema",
+        "check-jsonschema": [dev_tool("check-jsonschema"), "--builtin-schema",
                              "vendor.github-workflows", str(broken)],
-        "actionlint": [tool("actionlint"), "-no-color", f".github/workflows/{name}"],
-        "zizmor": [tool("zizmor"), "--offline", ".github/workflows/"],
+        "actionlint": [dev_tool("actionlint"), "-no-color", f".github/workflows/{name}"],
+        "zizmor": [dev_tool("zizmor"), "--offline", ".github/workflows/"],
     }
-    result = run(commands[validator], cwd=tmp_path)
+    result = capture(commands[validator], cwd=tmp_path)
     assert result.returncode != 0
     if validator == "zizmor":
         assert "unpinned-uses" in result.stdout
