@@ -14,7 +14,6 @@ import mlflow
 import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 
 from .config import ProjectConfig
 from .data import load_split
@@ -65,12 +64,10 @@ def mark_challenger(client: MlflowClient, registration: Registration) -> None:
 
 
 def version_with_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc).lower():
-            return None
-        raise
+    """The version holding ``alias``, or None: read from the model's alias map, because
+    MLflow's stores report a missing alias with different error codes."""
+    version = client.get_registered_model(name).aliases.get(alias)
+    return None if version is None else client.get_model_version(name, str(version))
 
 
 def held_out_score(model_uri: str, config: ProjectConfig) -> float:
