@@ -56,6 +56,7 @@ entries of copier.yml. Each problem is one line on stderr that names the field a
 """
 import re
 import sys
+from typing import Any
 
 RESERVED_NAMES: dict[str, list[str]] = {{ reserved_names | tojson(indent=4) }}
 SLUG = re.compile(r"[a-z][a-z0-9]*([-_][a-z0-9]+)*")
@@ -82,7 +83,7 @@ def text_problems(field: str, value: str) -> list[str]:
     return []
 
 
-def problems(answers: dict[str, str]) -> list[str]:
+def problems(answers: dict[str, Any]) -> list[str]:
     """Every rule the answers break, in question order."""
     found = []
     if not answers["project_name"].strip():
@@ -112,10 +113,15 @@ def problems(answers: dict[str, str]) -> list[str]:
     email = answers["author_email"]
     if not EMAIL.fullmatch(email):
         found.append(f"author_email: '{email}' does not look like an email address")
+    if answers["include_k8s"] and not answers["include_docker"]:
+        found.append(
+            "include_k8s: Kubernetes runs the service's container image, so it needs"
+            " include_docker"
+        )
     return found
 
 
-def main(answers: dict[str, str]) -> int:
+def main(answers: dict[str, Any]) -> int:
     """Print one line per problem; a non-zero exit makes cookiecutter stop and clean up."""
     found = problems(answers)
     for problem in found:
@@ -132,5 +138,7 @@ sys.exit(main({
     "description": {{ cookiecutter.description | tojson }},
     "author_name": {{ cookiecutter.author_name | tojson }},
     "author_email": {{ cookiecutter.author_email | tojson }},
+    "include_docker": {{ cookiecutter.include_docker }},
+    "include_k8s": {{ cookiecutter.include_k8s }},
 }))
 {%- endif %}

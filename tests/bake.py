@@ -5,19 +5,24 @@ Tests, scripts and benchmarks import them with `from bake import render, ENGINES
 
 import atexit
 import functools
+import json
 import os
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import copier
+import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -25,6 +30,8 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 TOOLS = Path(sys.executable).parent  # the template's venv: uv and the validators live here
 ENGINES = ("cookiecutter", "copier")
 ANSWERS_FILE = ".copier-answers.yml"
+# Template syntax that survived rendering; GitHub Actions' own `${{ }}` is allowed.
+_LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
 # copier's wording when a `validator:` refuses an answer (copier/_user_data.py).
 _COPIER_REFUSAL = "Validation error for question"
 
@@ -136,6 +143,68 @@ def render(engine: str, dest_parent: Path, **answers: Any) -> Path:
     """
     renderers = {"cookiecutter": _render_cookiecutter, "copier": _render_copier}
     return renderers[engine](template_snapshot(), Path(dest_parent), answers)
+
+
+def project_files(project: Path) -> dict[str, Path]:
+    """Every file of a generated project by its POSIX path relative to the project."""
+    return {path.relative_to(project).as_posix(): path for path in project.rglob("*")
+            if path.is_file()}
+
+
+def project_texts(project: Path) -> dict[str, str]:
+    """Every UTF-8 file of the project; other files (images, models) carry no template code."""
+    found = {}
+    for name, path in project_files(project).items():
+        try:
+            found[name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+    return found
+
+
+def tree_differences(by_cookiecutter: Path, by_copier: Path) -> list[str]:
+    """Paths whose presence, bytes or mode differ between the engines' outputs.
+
+    copier's answers file is the one expected difference and is left out.
+    """
+    ours, theirs = project_files(by_cookiecutter), project_files(by_copier)
+    theirs.pop(ANSWERS_FILE, None)
+    differing = sorted(set(ours) ^ set(theirs))
+    differing += [
+        name for name in sorted(set(ours) & set(theirs))
+        if ours[name].read_bytes() != theirs[name].read_bytes()
+        or stat.S_IMODE(ours[name].stat().st_mode) != stat.S_IMODE(theirs[name].stat().st_mode)
+    ]
+    return differing
+
+
+def template_leftovers(project: Path) -> list[str]:
+    """Lines and paths where template syntax survived rendering."""
+    leftovers = [
+        f"{name}:{number}: {line.strip()}"
+        for name, text in project_texts(project).items()
+        for number, line in enumerate(text.splitlines(), start=1)
+        if _LEFTOVER.search(line)
+    ]
+    return leftovers + [f"path {name}" for name in project_files(project) if _LEFTOVER.search(name)]
+
+
+def unparsable_files(project: Path) -> list[str]:
+    """JSON, TOML and YAML files that do not parse, each with the parser's complaint."""
+    parsers: dict[str, Callable[[str], object]] = {
+        ".json": json.loads,
+        ".toml": tomllib.loads,
+        ".yaml": lambda text: list(yaml.safe_load_all(text)),
+        ".yml": lambda text: list(yaml.safe_load_all(text)),
+    }
+    problems = []
+    for name, text in project_texts(project).items():
+        if (parse := parsers.get(Path(name).suffix)) is not None:
+            try:
+                parse(text)
+            except Exception as error:  # the parsers share no base exception class
+                problems.append(f"{name}: {error}")
+    return problems
 
 
 def project_env(venv: Path) -> dict[str, str]:

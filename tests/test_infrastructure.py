@@ -238,6 +238,24 @@ def test_dockerignore_sends_only_what_the_build_needs(
     assert not any(name.startswith(("tests", "k8s", "config")) for name in sent)
 
 
+def test_make_image_builds_from_the_bundle(projects: dict[str, Path], tmp_path: Path) -> None:
+    """`make image` refuses to build without the bundle the Dockerfile copies."""
+    slug = projects["cookiecutter"].name
+    project = shutil.copytree(projects["cookiecutter"], tmp_path / slug)
+    refused = capture(["make", "image"], cwd=project)
+    assert refused.returncode != 0
+    assert "models/serving is missing: run make pipeline first" in refused.stderr
+    assert "docker build" not in refused.stdout
+
+    (project / "models" / "serving").mkdir(parents=True)
+    (project / "models" / "serving" / "metadata.json").write_text("{}")
+    planned = capture(["make", "-n", "image"], cwd=project)
+    assert planned.returncode == 0, planned.stderr
+    assert f"docker build -t {slug}:dev ." in planned.stdout
+    named = capture(["make", "-n", "image", f"IMAGE=registry.example.com/{slug}:1.0"], cwd=project)
+    assert f"docker build -t registry.example.com/{slug}:1.0 ." in named.stdout
+
+
 # ---------------------------------------------------------------------------------------
 # Kubernetes
 

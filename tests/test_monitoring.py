@@ -190,6 +190,17 @@ def test_kubernetes_discovery_example_is_valid(
         assert f"__meta_kubernetes_pod_annotation_prometheus_io_{annotation}" in text
 
 
+def test_prometheus_config_without_kubernetes_is_valid(
+    promtool: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With include_k8s off the config loses the commented Kubernetes job and stays valid."""
+    project = render("cookiecutter", tmp_path_factory.mktemp("no-k8s"), include_k8s=False)
+    config = project / "monitoring" / "prometheus.yml"
+    assert "kubernetes" not in config.read_text().lower()
+    result = run([promtool, "check", "config", "monitoring/prometheus.yml"], cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # ---------------------------------------------------------------------------------------
 # Grafana
 

@@ -85,6 +85,8 @@ def test_same_choices_and_defaults() -> None:
         spec = copier_specs[name]
         if isinstance(value, list):
             assert (spec.get("choices"), spec.get("default")) == (value, value[0]), name
+        elif isinstance(value, bool):  # cookiecutter asks yes/no for a JSON boolean
+            assert (spec.get("type"), spec.get("default")) == ("bool", value), name
         else:
             assert "choices" not in spec, name
             assert spec.get("default") == value.replace("cookiecutter.", ""), name
@@ -234,6 +236,11 @@ BAD_ANSWERS = [
     pytest.param(
         {"description": "First line\nsecond line"}, "description: must be a single line",
         id="description-two-lines",
+    ),
+    pytest.param(
+        {"include_docker": False},
+        "include_k8s: Kubernetes runs the service's container image, so it needs include_docker",
+        id="k8s-without-docker",
     ),
     pytest.param(
         {"author_name": 'Ann "Models" Lee'},

@@ -1,18 +1,18 @@
 """Fast tier: both engines render the same, well-formed project for a spread of answers."""
 
 import json
-import re
 import shutil
-import stat
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bake import ANSWERS_FILE, ENGINES, render, template_snapshot
+from bake import (
+    ANSWERS_FILE, ENGINES, project_files, project_texts, render, template_leftovers,
+    template_snapshot, tree_differences, unparsable_files,
+)
 
 # Every python_version and every license appears at least once.
 VARIANTS = {
@@ -27,8 +27,6 @@ VARIANTS = {
         "license": "Proprietary",
     },
 }
-# Template syntax that survived rendering; GitHub Actions' own `${{ }}` is allowed.
-LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
@@ -43,34 +41,10 @@ def projects(
     }
 
 
-def files(project: Path) -> dict[str, Path]:
-    return {path.relative_to(project).as_posix(): path for path in project.rglob("*")
-            if path.is_file()}
-
-
-def texts(project: Path) -> dict[str, str]:
-    """Every UTF-8 file of the project; other files (images, models) carry no template code."""
-    found = {}
-    for name, path in files(project).items():
-        try:
-            found[name] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            continue
-    return found
-
-
 def test_engines_render_identical_trees(projects: dict[str, Path]) -> None:
-    by_cookiecutter = files(projects["cookiecutter"])
-    by_copier = files(projects["copier"])
-    assert ANSWERS_FILE not in by_cookiecutter
-    assert by_copier.pop(ANSWERS_FILE).is_file()
-    assert sorted(by_copier) == sorted(by_cookiecutter)
-    differing = [
-        name for name, path in by_cookiecutter.items()
-        if path.read_bytes() != by_copier[name].read_bytes()
-        or stat.S_IMODE(path.stat().st_mode) != stat.S_IMODE(by_copier[name].stat().st_mode)
-    ]
-    assert differing == []
+    assert ANSWERS_FILE not in project_files(projects["cookiecutter"])
+    assert (projects["copier"] / ANSWERS_FILE).is_file()
+    assert tree_differences(projects["cookiecutter"], projects["copier"]) == []
 
 
 def test_copier_answers_file_records_the_questions_only(projects: dict[str, Path]) -> None:
@@ -85,36 +59,17 @@ def test_copier_answers_file_records_the_questions_only(projects: dict[str, Path
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_no_template_syntax_left(projects: dict[str, Path], engine: str) -> None:
-    project = projects[engine]
-    leftovers = [
-        f"{name}:{number}: {line.strip()}"
-        for name, text in texts(project).items()
-        for number, line in enumerate(text.splitlines(), start=1)
-        if LEFTOVER.search(line)
-    ]
-    leftovers += [f"path {name}" for name in files(project) if LEFTOVER.search(name)]
-    assert leftovers == []
+    assert template_leftovers(projects[engine]) == []
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_data_files_parse(projects: dict[str, Path], engine: str) -> None:
-    parsers = {
-        ".json": json.loads,
-        ".toml": tomllib.loads,
-        ".yaml": lambda text: list(yaml.safe_load_all(text)),
-        ".yml": lambda text: list(yaml.safe_load_all(text)),
-    }
-    for name, text in texts(projects[engine]).items():
-        if (parse := parsers.get(Path(name).suffix)) is not None:
-            try:
-                parse(text)
-            except Exception as error:  # the parsers share no base exception class
-                pytest.fail(f"{name} does not parse: {error}")
+    assert unparsable_files(projects[engine]) == []
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_python_files_compile(projects: dict[str, Path], engine: str) -> None:
-    for name, text in texts(projects[engine]).items():
+    for name, text in project_texts(projects[engine]).items():
         if name.endswith(".py"):
             compile(text, name, "exec")
 

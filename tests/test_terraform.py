@@ -27,11 +27,14 @@ from bake import ENGINES, render
 
 TOOLS = Path(sys.executable).parent  # checkov: a dev dependency
 TF_FILES = {"versions.tf", "variables.tf", "main.tf", "outputs.tf"}
-# Both engines with the defaults, and a slug with an underscore (S3 refuses those).
+# Both engines with the defaults, a slug with an underscore (S3 refuses those), and no
+# container image (no ECR repository then).
 CASES = {
     **{engine: (engine, {}) for engine in ENGINES},
     "underscore-slug": ("copier", {"project_slug": "churn_model"}),
+    "no-docker": ("cookiecutter", {"include_docker": False, "include_k8s": False}),
 }
+WITH_IMAGES = [case for case, (_, answers) in CASES.items() if answers.get("include_docker", True)]
 BUCKET_REF = "${aws_s3_bucket.artifacts.id}"
 KEY_ARN = "${aws_kms_key.artifacts.arn}"
 # The bucket's settings, each a resource of its own (provider 4+ style) on the bucket.
@@ -53,9 +56,10 @@ TRAINING_ACTIONS = {
     "kms:Decrypt", "kms:GenerateDataKey",
 }
 OUTPUTS = {
-    "bucket_name", "bucket_arn", "dvc_remote_url", "mlflow_artifact_root",
-    "ecr_repository_url", "training_role_arn",
+    "bucket_name", "bucket_arn", "dvc_remote_url", "mlflow_artifact_root", "training_role_arn",
+    "kms_key_arn",
 }
+IMAGE_OUTPUTS = {"ecr_repository_url"}
 # checkov checks skipped by `#checkov:skip=ID:reason` comments in main.tf, each with its
 # reason written there. A new skip has to be added here on purpose.
 EXPECTED_SKIPS = {
@@ -310,7 +314,12 @@ def test_bucket_settings(configs: dict[str, Config], case: str) -> None:
         == ("Bool", "aws:SecureTransport", ["false"])
 
 
-@pytest.mark.parametrize("case", CASES)
+def test_no_image_repository_without_docker(configs: dict[str, Config]) -> None:
+    assert [kind for kind in configs["no-docker"].resources if "ecr" in kind] == []
+    assert [name for name in configs["no-docker"].named("variable") if "ecr" in name] == []
+
+
+@pytest.mark.parametrize("case", WITH_IMAGES)
 def test_image_repository(configs: dict[str, Config], case: str) -> None:
     config = configs[case]
     name, repository = config.only("aws_ecr_repository")
@@ -366,13 +375,14 @@ def test_wildcard_check_can_fail() -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_outputs(configs: dict[str, Config], case: str) -> None:
     outputs = configs[case].named("output")
-    assert OUTPUTS <= set(outputs)
+    assert set(outputs) == OUTPUTS | (IMAGE_OUTPUTS if case in WITH_IMAGES else set())
     for name, body in outputs.items():
         assert value(body.get("description")), f"output {name} has no description"
     bucket = "${aws_s3_bucket.artifacts.bucket}"
     assert value(outputs["dvc_remote_url"]["value"]) == f"s3://{bucket}/dvc"
     assert value(outputs["mlflow_artifact_root"]["value"]) == f"s3://{bucket}/mlflow"
-    assert value(outputs["ecr_repository_url"]["value"]).endswith(".repository_url}")
+    if case in WITH_IMAGES:
+        assert value(outputs["ecr_repository_url"]["value"]).endswith(".repository_url}")
     assert value(outputs["training_role_arn"]["value"]).startswith("${aws_iam_role.")
 
 

@@ -20,10 +20,18 @@ import yaml
 from bake import ENGINES, capture, dev_tool, render
 
 WORKFLOWS = ("cd.yml", "ci.yml", "retrain.yml")
-# Both engines with the defaults, and a slug that is no valid Kubernetes name as it is.
+# Both engines with the defaults, a slug that is no valid Kubernetes name as it is, and the
+# component answers that change the workflows: no Kubernetes (cd.yml only pushes the image)
+# and no Docker (no image job, no cd.yml).
 CASES = {
     **{engine: (engine, {}) for engine in ENGINES},
     "underscore-slug-py313": ("copier", {"project_slug": "churn_model", "python_version": "3.13"}),
+    "no-k8s": ("cookiecutter", {"include_k8s": False}),
+    "no-docker": ("copier", {"include_docker": False, "include_k8s": False}),
+}
+DEPLOYS = {case for case, (_, answers) in CASES.items() if answers.get("include_k8s", True)}
+BUILDS_IMAGES = {
+    case for case, (_, answers) in CASES.items() if answers.get("include_docker", True)
 }
 # zizmor findings silenced in the workflows with `# zizmor: ignore[...]`, each with its
 # reason written there. A new one has to be added here on purpose.
@@ -120,8 +128,12 @@ def workflow_dir(project: Path) -> Path:
     return project / ".github" / "workflows"
 
 
+def expected_workflows(case: str) -> list[str]:
+    return [name for name in WORKFLOWS if name != "cd.yml" or case in BUILDS_IMAGES]
+
+
 def workflows(project: Path) -> dict[str, dict[str, Any]]:
-    return {name: load(workflow_dir(project) / name) for name in WORKFLOWS}
+    return {path.name: load(path) for path in sorted(workflow_dir(project).iterdir())}
 
 
 # ---------------------------------------------------------------------------------------
@@ -131,12 +143,12 @@ def workflows(project: Path) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("case", CASES)
 def test_workflows_are_rendered(projects: dict[str, Path], case: str) -> None:
     found = sorted(path.name for path in workflow_dir(projects[case]).iterdir())
-    assert found == sorted(WORKFLOWS)
+    assert found == expected_workflows(case)
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_workflows_match_github_schema(projects: dict[str, Path], case: str) -> None:
-    files = [str(workflow_dir(projects[case]) / name) for name in WORKFLOWS]
+    files = [str(workflow_dir(projects[case]) / name) for name in expected_workflows(case)]
     checked = capture(
         [dev_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files]
     )
@@ -145,7 +157,7 @@ def test_workflows_match_github_schema(projects: dict[str, Path], case: str) -> 
 
 @pytest.mark.parametrize("case", CASES)
 def test_actionlint_reports_nothing(projects: dict[str, Path], case: str) -> None:
-    files = [f".github/workflows/{name}" for name in WORKFLOWS]
+    files = [f".github/workflows/{name}" for name in expected_workflows(case)]
     lint = capture([dev_tool("actionlint"), "-no-color", *files], cwd=projects[case])
     assert (lint.returncode, lint.stdout, lint.stderr) == (0, "", "")
 
@@ -160,7 +172,7 @@ def test_zizmor_reports_nothing(projects: dict[str, Path], case: str) -> None:
     assert json.loads(audit.stdout) == []
     ignored = {
         rule
-        for name in WORKFLOWS
+        for name in expected_workflows(case)
         for rules in ZIZMOR_IGNORE.findall((workflow_dir(projects[case]) / name).read_text())
         for rule in rules.split(",")
     }
@@ -203,12 +215,12 @@ def test_validators_can_fail(
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("name", WORKFLOWS)
-def test_workflow_keeps_the_rules(projects: dict[str, Path], case: str, name: str) -> None:
-    text = (workflow_dir(projects[case]) / name).read_text()
-    assert structural_problems(name, text) == []
-    assert USES.findall(text), "no actions used"
-    assert load(workflow_dir(projects[case]) / name)["env"].items() >= TELEMETRY_OFF.items()
+def test_workflow_keeps_the_rules(projects: dict[str, Path], case: str) -> None:
+    for name in expected_workflows(case):
+        text = (workflow_dir(projects[case]) / name).read_text()
+        assert structural_problems(name, text) == [], name
+        assert USES.findall(text), f"{name}: no actions used"
+        assert load(workflow_dir(projects[case]) / name)["env"].items() >= TELEMETRY_OFF.items()
 
 
 def test_rule_checks_can_fail(projects: dict[str, Path]) -> None:
@@ -231,24 +243,37 @@ def test_rule_checks_can_fail(projects: dict[str, Path]) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_triggers_and_job_graph(projects: dict[str, Path], case: str) -> None:
     found = workflows(projects[case])
-    ci, cd, retrain = found["ci.yml"], found["cd.yml"], found["retrain.yml"]
+    ci, retrain = found["ci.yml"], found["retrain.yml"]
     assert set(ci["on"]) == {"push", "pull_request"}
     assert ci["concurrency"]["cancel-in-progress"] is True
-    assert ci["jobs"]["docker"]["needs"] == "test"
     uploads = {step["with"]["name"] for step in ci["jobs"]["test"]["steps"]
                if "upload-artifact@" in step.get("uses", "")}
-    (download,) = [step for step in ci["jobs"]["docker"]["steps"]
-                   if "download-artifact@" in step.get("uses", "")]
-    assert download["with"] == {"name": "serving-bundle", "path": "models/serving"}
     assert "serving-bundle" in uploads
-    build = steps(ci)[-1]
-    assert "build-push-action@" in build["uses"] and build["with"]["push"] is False
 
-    assert cd["on"] == {"push": {"tags": ["v*"]}}
-    assert cd["jobs"]["staging"]["environment"] == "staging"
-    assert cd["jobs"]["production"]["environment"] == "production"
-    assert "staging" in cd["jobs"]["production"]["needs"]
-    assert cd["concurrency"]["cancel-in-progress"] is False
+    if case in BUILDS_IMAGES:
+        assert set(ci["jobs"]) == {"test", "docker"}
+        assert ci["jobs"]["docker"]["needs"] == "test"
+        (download,) = [step for step in ci["jobs"]["docker"]["steps"]
+                       if "download-artifact@" in step.get("uses", "")]
+        assert download["with"] == {"name": "serving-bundle", "path": "models/serving"}
+        build = steps(ci)[-1]
+        assert "build-push-action@" in build["uses"] and build["with"]["push"] is False
+
+        cd = found["cd.yml"]
+        assert cd["on"] == {"push": {"tags": ["v*"]}}
+        assert cd["concurrency"]["cancel-in-progress"] is False
+        push = cd["jobs"]["image"]["steps"][-1]
+        assert "build-push-action@" in push["uses"] and push["with"]["push"] is True
+    else:
+        assert set(ci["jobs"]) == {"test"}
+
+    if case in DEPLOYS:
+        assert set(cd["jobs"]) == {"image", "staging", "production"}
+        assert cd["jobs"]["staging"]["environment"] == "staging"
+        assert cd["jobs"]["production"]["environment"] == "production"
+        assert "staging" in cd["jobs"]["production"]["needs"]
+    elif case in BUILDS_IMAGES:
+        assert set(cd["jobs"]) == {"image"}
 
     assert set(retrain["on"]) == {"schedule", "workflow_dispatch"}
     assert retrain["jobs"]["retrain"]["if"] == "needs.drift.outputs.drift == 'true'"
@@ -269,7 +294,7 @@ def test_commands_exist_in_the_project(projects: dict[str, Path], case: str) -> 
     assert (project / ".pre-commit-config.yaml").is_file()
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", sorted(DEPLOYS))
 def test_deploy_targets_exist(projects: dict[str, Path], case: str) -> None:
     """Deploy steps name an image, overlays, namespaces and a Deployment the manifests have."""
     project = projects[case]

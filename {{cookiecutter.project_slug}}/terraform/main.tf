@@ -20,10 +20,10 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------
-# KMS: one customer-managed key for the artifact bucket and the image repository
+# KMS: one customer-managed key for the artifact bucket{% if cookiecutter.include_docker %} and the image repository{% endif %}
 
 resource "aws_kms_key" "artifacts" {
-  description             = "${local.name}: model artifacts, DVC remote and container images"
+  description             = "${local.name}: model artifacts{% if cookiecutter.include_docker %}, DVC remote and container images{% else %} and DVC remote{% endif %}"
   enable_key_rotation     = true
   rotation_period_in_days = 365
   deletion_window_in_days = var.kms_deletion_window_days
@@ -156,6 +156,7 @@ resource "aws_s3_bucket_policy" "artifacts" {
   depends_on = [aws_s3_bucket_public_access_block.artifacts]
 }
 
+{% if cookiecutter.include_docker -%}
 # ---------------------------------------------------------------------------------------
 # ECR: the project's container images
 
@@ -203,10 +204,11 @@ resource "aws_ecr_lifecycle_policy" "app" {
   })
 }
 
+{% endif -%}
 # ---------------------------------------------------------------------------------------
 # IAM: the role training jobs run as
 #
-# ECS tasks (Fargate) rather than SageMaker: the task runs the project's own image
+# ECS tasks (Fargate) rather than SageMaker: the task runs {% if cookiecutter.include_docker %}the project's own image{% else %}an image of the project{% endif %}
 # unchanged (`<project> train` as the command), while SageMaker training needs the
 # /opt/ml container contract. It also keeps this role minimal: pulling the image and
 # writing logs is the job of the separate ECS task *execution* role, so the task role

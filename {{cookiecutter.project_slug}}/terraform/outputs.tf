@@ -18,17 +18,19 @@ output "mlflow_artifact_root" {
   value       = "s3://${aws_s3_bucket.artifacts.bucket}/mlflow"
 }
 
+{% if cookiecutter.include_docker -%}
 output "ecr_repository_url" {
   description = "Image repository: docker push <this>:<tag> (tags are immutable)."
   value       = aws_ecr_repository.app.repository_url
 }
 
+{% endif -%}
 output "training_role_arn" {
   description = "ARN of the IAM role training jobs run as (ECS task role)."
   value       = aws_iam_role.training.arn
 }
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key encrypting the bucket and the image repository."
+  description = "ARN of the KMS key encrypting the bucket{% if cookiecutter.include_docker %} and the image repository{% endif %}."
   value       = aws_kms_key.artifacts.arn
 }

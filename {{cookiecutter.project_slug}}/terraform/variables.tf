@@ -71,6 +71,7 @@ variable "abort_incomplete_multipart_upload_days" {
   }
 }
 
+{% if cookiecutter.include_docker -%}
 variable "ecr_untagged_image_retention_days" {
   description = "Days an untagged container image is kept in ECR."
   type        = number
@@ -93,6 +94,7 @@ variable "ecr_max_image_count" {
   }
 }
 
+{% endif -%}
 variable "kms_deletion_window_days" {
   description = "Waiting period before a deleted KMS key is destroyed (AWS allows 7-30)."
   type        = number

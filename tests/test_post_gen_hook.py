@@ -1,0 +1,120 @@
+"""Unit tests of hooks/post_gen_project.py's remove_* functions, on a real rendered project."""
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import jinja2
+import pytest
+from cookiecutter.generate import generate_context
+from cookiecutter.prompt import prompt_for_config
+from cookiecutter.utils import create_env_with_context
+
+from bake import project_files, render, template_snapshot
+
+HOOK = "hooks/post_gen_project.py"
+
+
+@pytest.fixture(scope="module")
+def hook(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """The hook's functions: rendered without a `cookiecutter` variable, so main() is not run."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_snapshot()))
+    source = tmp_path_factory.mktemp("hook") / "post_gen_project.py"
+    source.write_text(env.get_template(HOOK).render())
+    spec = importlib.util.spec_from_file_location("post_gen_project", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project generated with every component on (the defaults)."""
+    return render("cookiecutter", tmp_path_factory.mktemp("everything"))
+
+
+@pytest.fixture
+def project(everything: Path, tmp_path: Path) -> Path:
+    return shutil.copytree(everything, tmp_path / everything.name)
+
+
+def removed_by(project: Path, action) -> set[str]:
+    before = set(project_files(project))
+    action(project)
+    after = set(project_files(project))
+    assert after <= before
+    return before - after
+
+
+def top_levels(paths: set[str]) -> set[str]:
+    return {path.split("/")[0] for path in paths}
+
+
+def test_remove_docker(hook: ModuleType, project: Path) -> None:
+    removed = removed_by(project, hook.remove_docker)
+    assert top_levels(removed) == {"Dockerfile", ".dockerignore", "deploy", "monitoring", ".github"}
+    assert {path for path in removed if path.startswith(".github/")} == {".github/workflows/cd.yml"}
+    assert not (project / "deploy").exists() and not (project / "monitoring").exists()
+
+
+def test_remove_docker_without_workflows(hook: ModuleType, project: Path) -> None:
+    hook.remove_github_ci(project)
+    assert top_levels(removed_by(project, hook.remove_docker)) == {
+        "Dockerfile", ".dockerignore", "deploy", "monitoring",
+    }
+
+
+@pytest.mark.parametrize(
+    ("function", "folder"),
+    [("remove_k8s", "k8s"), ("remove_terraform", "terraform"), ("remove_airflow", "airflow"),
+     ("remove_github_ci", ".github")],
+)
+def test_remove_folder(hook: ModuleType, project: Path, function: str, folder: str) -> None:
+    removed = removed_by(project, getattr(hook, function))
+    assert removed and top_levels(removed) == {folder}
+    assert not (project / folder).exists()
+
+
+def test_missing_path_is_a_template_bug(hook: ModuleType, project: Path) -> None:
+    hook.remove_terraform(project)
+    with pytest.raises(FileNotFoundError):
+        hook.remove_terraform(project)
+
+
+def test_main_removes_what_the_answers_turn_off(hook: ModuleType, project: Path) -> None:
+    answers = {
+        "include_docker": False, "include_k8s": False, "include_terraform": True,
+        "include_airflow": False, "ci": "github",
+    }
+    assert hook.main(project, answers) == 0
+    names = {path.name for path in project.iterdir()}
+    assert {"Dockerfile", "deploy", "monitoring", "k8s", "airflow"}.isdisjoint(names)
+    assert {"terraform", ".github", "src", "tests", "config"} <= names
+    workflows = sorted(path.name for path in (project / ".github" / "workflows").iterdir())
+    assert workflows == ["ci.yml", "retrain.yml"]
+
+
+def test_main_keeps_everything_when_all_on(hook: ModuleType, project: Path) -> None:
+    answers = {
+        "include_docker": True, "include_k8s": True, "include_terraform": True,
+        "include_airflow": True, "ci": "github",
+    }
+    assert removed_by(project, lambda root: hook.main(root, answers)) == set()
+
+
+def test_rendered_hook_is_clean_python() -> None:
+    """Render the hook as cookiecutter does (hooks.run_script_with_context), then lint it."""
+    context = generate_context(context_file=template_snapshot() / "cookiecutter.json")
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    hook = (template_snapshot() / HOOK).read_text()
+    source = create_env_with_context(context).from_string(hook).render(**context)
+    compile(source, HOOK, "exec")
+    assert "sys.exit(main(Path.cwd(), {" in source
+    lint = subprocess.run(
+        [sys.executable, "-m", "flake8", "--max-line-length", "100", "-"],
+        input=source, capture_output=True, text=True,
+    )
+    assert lint.returncode == 0, lint.stdout
