@@ -12,13 +12,14 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := 1
 export ORT_DISABLE_TELEMETRY := 1
 
-.PHONY: help venv tools lint test test-fast demo bench clean
+.PHONY: help venv tools lint docs test test-fast demo bench clean
 
 help:
 	@echo "make demo       render a project with defaults and run its pipeline end to end"
-	@echo "make test       the full test suite (render, validation, update, end to end)"
+	@echo "make test       the docs build and the full test suite (render, validation, update, end to end)"
 	@echo "make test-fast  everything but the end-to-end tier"
 	@echo "make lint       flake8 over the template's own code (tests, scripts, benchmarks)"
+	@echo "make docs       build the documentation site into build/site (mkdocs --strict)"
 	@echo "make bench      print render, pipeline and serving benchmarks"
 	@echo "make clean      remove the virtualenv and build output"
 
@@ -40,11 +41,24 @@ tools:
 lint: venv
 	$(BIN)/flake8 .
 
-test: lint tools
-	$(BIN)/python -m pytest
+# The documentation site. --strict turns every warning (a broken link or anchor, a page
+# missing from the nav) into a failure. Not --quiet: with mkdocs 1.6 it also hides the
+# warnings from the strict check, so the output is kept and shown only on failure.
+docs: venv
+	@out=$$(NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site 2>&1) \
+		|| { printf '%s\n' "$$out" >&2; exit 1; }
+	@echo "docs: build/site/index.html"
+
+# The fast tier runs in parallel, a module per worker; the end-to-end tier runs serially
+# because its projects are session fixtures shared by several modules.
+FAST_TIER := -m "not e2e" -n auto --dist loadfile
+
+test: lint tools docs
+	$(BIN)/python -m pytest $(FAST_TIER)
+	$(BIN)/python -m pytest -m e2e --durations=15
 
 test-fast: lint tools
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest $(FAST_TIER)
 
 demo: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python scripts/demo.py "$(DEMO_DIR)"

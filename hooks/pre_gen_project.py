@@ -45,8 +45,8 @@
     "shadows a dependency of the generated project": [
         "airflow", "apache_airflow", "boto3", "dvc", "fastapi", "flake8", "httpx", "joblib",
         "mlflow", "numpy", "onnx", "onnxruntime", "pandas", "pre_commit", "prometheus_client",
-        "pydantic", "pydantic_settings", "pytest", "pyyaml", "scikit_learn", "scipy", "skl2onnx",
-        "sklearn", "skops", "starlette", "uvicorn", "yaml",
+        "protobuf", "pydantic", "pydantic_settings", "pytest", "pyyaml", "ruff", "scikit_learn",
+        "scipy", "skl2onnx", "sklearn", "skops", "starlette", "uv", "uvicorn", "yaml",
     ],
 } -%}
 """Refuse answers that would generate a broken project, before any file is written.

@@ -38,7 +38,9 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     venv = root / "venv"
     tools = Path(sys.executable).parent  # the template's venv: uv lives here
     subprocess.run(
-        [str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True
+        # --seed: pip too, for projects whose dependency_manager is pip
+        [str(tools / "uv"), "venv", "--seed", "--quiet", "--python", sys.executable, str(venv)],
+        check=True,
     )
     env = {key: value for key, value in project_env(venv).items() if not key.startswith("GIT_")}
     env.update(
@@ -60,11 +62,16 @@ def project(
 ) -> Iterator[Path]:
     """A generated project after its README quickstart ran, command by command."""
     project_dir = render(request.param, tmp_path_factory.mktemp(request.param))
+    run_quickstart(project_dir, shared_env)
+    yield project_dir
+
+
+def run_quickstart(project_dir: Path, env: dict[str, str]) -> None:
+    """Run the generated README's quickstart block verbatim, command by command."""
     readme = (project_dir / "README.md").read_text()
     match = QUICKSTART.search(readme)
     assert match, "the generated README has no quickstart block"
     commands = [line for line in match.group(1).splitlines() if line.strip()]
     assert commands == ["git init", "make install", "make pipeline", "make test"]
     for command in commands:
-        run(command, project_dir, shared_env)
-    yield project_dir
+        run(command, project_dir, env)

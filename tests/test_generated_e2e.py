@@ -72,8 +72,8 @@ def test_run_is_logged_with_params_and_metrics(project: Path, client: MlflowClie
     assert len(runs) == 1
     run_data = runs[0].data
     assert run_data.params["model.algorithm"] == config["model"]["algorithm"]
-    n_estimators = config["model"]["hyperparameters"]["n_estimators"]
-    assert run_data.params["hyperparameters.n_estimators"] == str(n_estimators)
+    for key, value in config["model"]["hyperparameters"].items():
+        assert run_data.params[f"hyperparameters.{key}"] == str(value), key
     for metric in ("cv_accuracy_mean", "cv_roc_auc_mean", "test_accuracy", "test_roc_auc"):
         assert 0.0 < run_data.metrics[metric] <= 1.0, metric
 

@@ -24,10 +24,12 @@ KUBECTL = shutil.which("kubectl")
 NO_KUBECTL = "kubectl is not on PATH: it renders the kustomize overlays (kubectl kustomize)"
 OVERLAYS = ("staging", "production")
 PORT = 8080
-# Both engines with the defaults, and a slug that is no valid Kubernetes name as it is.
+# Both engines with the defaults (dependency_manager uv), a slug that is no valid Kubernetes
+# name as it is, and pip as the dependency manager (the Dockerfile installs with it).
 CASES = {
     **{engine: (engine, {}) for engine in ENGINES},
     "underscore-slug-py313": ("copier", {"project_slug": "churn_model", "python_version": "3.13"}),
+    "pip": ("cookiecutter", {"dependency_manager": "pip"}),
 }
 # kubernetes-validate's oldest bundled schemas, and its default (the newest).
 KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest": []}
@@ -35,6 +37,8 @@ KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest
 # A new skip has to be added here on purpose.
 EXPECTED_SKIPS = {"CKV_K8S_43"}  # image by digest: overlays pin a release tag instead
 ROUTE = re.compile(r'^\s*@app\.get\(\s*"([^"]+)"', re.MULTILINE)
+# uv's own image, pinned by release and digest: `COPY --from=<this> /uv /bin/uv`.
+UV_IMAGE = re.compile(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
 VALIDATED = re.compile(r"passed for resource (\S+) against version (\S+)")
 
 
@@ -177,12 +181,28 @@ def test_dockerfile_builds_and_runs_the_service(projects: dict[str, Path], case:
 
     # Dependencies in a layer of their own: pyproject.toml alone, installed before the source.
     order = [f"{name} {arguments}" for name, arguments in instructions]
-    first_copy = next(i for i, line in enumerate(order) if line.startswith("COPY "))
+    first_copy = next(
+        i for i, line in enumerate(order) if line.startswith("COPY ") and "--from" not in line
+    )
     install = next(i for i, line in enumerate(order) if "--requirement" in line)
     source = order.index("COPY src/ src/")
     assert order[first_copy] == "COPY pyproject.toml ./"
     assert first_copy < install < source
-    assert all("--no-cache-dir" in line for line in order if "pip install" in line)
+
+    # Both installs (dependencies, then the project) use the chosen tool, without a cache.
+    installs = [line for line in order if re.search(r"\bpip install\b", line)]
+    assert len(installs) == 2 and installs[0] == order[install], installs
+    if CASES[case][1].get("dependency_manager", "uv") == "uv":
+        (uv,) = [line for line in order if line.startswith("COPY --from=ghcr.io/astral-sh/uv")]
+        assert UV_IMAGE.fullmatch(uv.split()[1].removeprefix("--from=")) and uv.endswith(
+            " /uv /bin/uv"
+        ), uv
+        assert order.index(uv) < install
+        assert all(line.startswith("RUN uv pip install --no-cache ") for line in installs)
+        assert "--requirements pyproject.toml" in installs[0]
+    else:
+        assert not re.search(r"\buv\b", (project / "Dockerfile").read_text())
+        assert all(re.search(r"(?<!uv )pip install --no-cache-dir ", line) for line in installs)
 
     runtime = final_stage(instructions)
     assert only(runtime, "EXPOSE") == str(PORT)

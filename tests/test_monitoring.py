@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bake import ENGINES, render
+from bake import render
 
 TOOLS = Path(sys.executable).parent  # check-jsonschema: a dev dependency
 PORT = 8080
@@ -30,12 +30,28 @@ NO_PROMTOOL = (
     "promtool is not on PATH: install the Debian package `prometheus` "
     "(apt-get install -y --no-install-recommends prometheus; `make test` does)"
 )
-EXPECTED_ALERTS = {
-    "ModelServiceDown",
-    "ModelServiceHighErrorRatio",
-    "ModelServiceHighLatencyP99",
-    "ModelLiveAccuracyLow",
+SERVICE_ALERTS = {
+    "ModelServiceDown", "ModelServiceHighErrorRatio", "ModelServiceHighLatencyP99",
     "ModelFeatureDrift",
+}
+# The model-quality alert and the metrics the dashboard must show, by problem_type: each
+# service exports its own live-quality gauge (accuracy or MAE) and prediction metrics.
+QUALITY_ALERT = {"classification": "ModelLiveAccuracyLow", "regression": "ModelLiveMaeHigh"}
+SHARED_PANEL_METRICS = {
+    "model_predictions_total", "model_prediction_latency_seconds_bucket",
+    "model_request_errors_total", "model_requests_in_flight", "model_feature_drift_psi",
+    "model_feature_drift_detected",
+}
+PANEL_METRICS = {
+    "classification": SHARED_PANEL_METRICS | {"model_live_accuracy"},
+    "regression": SHARED_PANEL_METRICS
+    | {"model_live_mae", "model_predicted_value_sum", "model_predicted_value_count"},
+}
+# Renders checked: both engines with the default answers, and a regression project.
+RENDERS = {
+    "cookiecutter": ("cookiecutter", "classification"),
+    "copier": ("copier", "classification"),
+    "copier-regression": ("copier", "regression"),
 }
 DASHBOARD = "monitoring/grafana/dashboards/model-service.json"
 # Series Prometheus makes itself for every target, not exported by the service.
@@ -71,9 +87,24 @@ def promtool() -> str:
     return path
 
 
-@pytest.fixture(scope="module", params=ENGINES)
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return render(request.param, tmp_path_factory.mktemp(f"monitoring-{request.param}"))
+@pytest.fixture(scope="module", params=list(RENDERS))
+def render_id(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def problem_type(render_id: str) -> str:
+    return RENDERS[render_id][1]
+
+
+@pytest.fixture(scope="module")
+def project(
+    render_id: str, problem_type: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    engine, _ = RENDERS[render_id]
+    return render(
+        engine, tmp_path_factory.mktemp(f"monitoring-{render_id}"), problem_type=problem_type
+    )
 
 
 def load_yaml(path: Path) -> Any:
@@ -151,11 +182,11 @@ def test_prometheus_config_is_valid(project: Path, promtool: str) -> None:
     assert "1 rule files found" in result.stdout, result.stdout  # alerts.yml is loaded
 
 
-def test_alert_rules_are_valid(project: Path, promtool: str) -> None:
+def test_alert_rules_are_valid(project: Path, problem_type: str, promtool: str) -> None:
     result = run([promtool, "check", "rules", "monitoring/alerts.yml"], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     alerts = {rule["alert"]: rule for rule in alert_rules(project)}
-    assert set(alerts) == EXPECTED_ALERTS
+    assert set(alerts) == SERVICE_ALERTS | {QUALITY_ALERT[problem_type]}
     assert "histogram_quantile" in alerts["ModelServiceHighLatencyP99"]["expr"]
     assert "model_prediction_latency_seconds_bucket" in alerts["ModelServiceHighLatencyP99"]["expr"]
     assert alerts["ModelFeatureDrift"]["for"] == "15m"
@@ -223,7 +254,7 @@ def test_dashboard_panels_have_a_datasource(project: Path) -> None:
             assert target["expr"].strip(), f"panel {panel['title']!r} has an empty query"
 
 
-def test_promql_uses_only_exported_metrics(project: Path) -> None:
+def test_promql_uses_only_exported_metrics(project: Path, problem_type: str) -> None:
     """Every metric in the dashboard and the alerts is one the service exports."""
     exported = exported_metrics(project) | SYNTHETIC_SERIES
     queries = {
@@ -240,11 +271,7 @@ def test_promql_uses_only_exported_metrics(project: Path) -> None:
         assert not unknown, f"{where} queries {sorted(unknown)}, not exported by serve.py"
         used |= names
     # The panels the dashboard promises are there.
-    for metric in (
-        "model_predictions_total", "model_prediction_latency_seconds_bucket",
-        "model_request_errors_total", "model_requests_in_flight", "model_live_accuracy",
-        "model_feature_drift_psi", "model_feature_drift_detected",
-    ):
+    for metric in sorted(PANEL_METRICS[problem_type]):
         assert metric in used, f"{metric} is on no dashboard panel or alert"
 
 

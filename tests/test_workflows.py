@@ -28,6 +28,7 @@ CASES = {
     "underscore-slug-py313": ("copier", {"project_slug": "churn_model", "python_version": "3.13"}),
     "no-k8s": ("cookiecutter", {"include_k8s": False}),
     "no-docker": ("copier", {"include_docker": False, "include_k8s": False}),
+    "pip": ("copier", {"dependency_manager": "pip"}),
 }
 DEPLOYS = {case for case, (_, answers) in CASES.items() if answers.get("include_k8s", True)}
 BUILDS_IMAGES = {
@@ -44,6 +45,9 @@ WRITE_PERMISSIONS = {
 TELEMETRY_OFF = {
     "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true", "DVC_NO_ANALYTICS": "1"
 }
+# Workflows that keep a dependency cache between runs; the others install from scratch
+# (a release, and the model a retraining run proposes, never depend on a restored cache).
+CACHED_INSTALLS = {"ci.yml"}
 # `uses: owner/repo[/path]@<40 hex> # vX.Y.Z`, and nothing else on the line.
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(.*?)\s*$", re.MULTILINE)
@@ -292,6 +296,63 @@ def test_commands_exist_in_the_project(projects: dict[str, Path], case: str) -> 
     assert used_commands <= cli_commands(project)
     assert ".venv/bin/pre-commit run --all-files" in run_text
     assert (project / ".pre-commit-config.yaml").is_file()
+
+
+def dependency_manager(case: str) -> str:
+    return CASES[case][1].get("dependency_manager", "uv")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_installs_follow_the_dependency_manager(projects: dict[str, Path], case: str) -> None:
+    """Every `make install` runs after setup-python, and with uv after setup-uv, which puts
+    uv on PATH for the Makefile. Only CACHED_INSTALLS keep a cache: uv's own with uv,
+    setup-python's pip cache with pip."""
+    manager = dependency_manager(case)
+    installing_jobs = 0
+    for name, workflow in workflows(projects[case]).items():
+        for job_id, job in workflow["jobs"].items():
+            job_steps = job.get("steps", [])
+            actions = {
+                index: step["uses"].split("@")[0]
+                for index, step in enumerate(job_steps) if "uses" in step
+            }
+            setup_uv = [
+                index for index, action in actions.items() if action == "astral-sh/setup-uv"
+            ]
+            installs = [
+                index for index, step in enumerate(job_steps) if step.get("run") == "make install"
+            ]
+            if not installs:
+                assert setup_uv == [], f"{name} {job_id}: setup-uv without make install"
+                continue
+            installing_jobs += 1
+            (install,) = installs
+            (python,) = [index for index, action in actions.items()
+                         if action == "actions/setup-python"]
+            python_with = job_steps[python]["with"]
+            cached = name in CACHED_INSTALLS
+            assert python < install, f"{name} {job_id}"
+            if manager == "uv":
+                (uv,) = setup_uv
+                assert uv < install, f"{name} {job_id}"
+                uv_with = job_steps[uv]["with"]
+                assert uv_with["enable-cache"] is cached, f"{name} {job_id}: {uv_with}"
+                if cached:
+                    assert uv_with["cache-dependency-glob"] == "pyproject.toml"
+                assert "cache" not in python_with, f"{name} {job_id}: a pip cache with uv"
+            else:
+                assert setup_uv == [], f"{name} {job_id}"
+                expected = {"cache": "pip", "cache-dependency-path": "pyproject.toml"}
+                assert {key: python_with.get(key) for key in expected} == (
+                    expected if cached else dict.fromkeys(expected)
+                ), f"{name} {job_id}: {python_with}"
+    assert installing_jobs >= 2
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if dependency_manager(case) == "pip"])
+def test_pip_workflows_never_name_uv(projects: dict[str, Path], case: str) -> None:
+    for path in sorted(workflow_dir(projects[case]).iterdir()):
+        assert not re.search(r"\buv\b", path.read_text(), re.IGNORECASE), path.name
 
 
 @pytest.mark.parametrize("case", sorted(DEPLOYS))

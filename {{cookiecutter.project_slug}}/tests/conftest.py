@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -24,8 +25,58 @@ from {{ cookiecutter.package_name }}.train import build_pipeline
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config" / "model_config.yaml"
 
+# Hyperparameters, per algorithm, for a model that trains in a moment and for a deliberately
+# weak one (the registry must not promote it), whichever algorithm the config chooses.
+QUICK_SETTINGS: dict[str, dict[str, Any]] = {
+    "random_forest": {"n_estimators": 30},
+    "gradient_boosting": {"max_iter": 30},
+{%- if cookiecutter.problem_type == "classification" %}
+    "linear": {"max_iter": 200},
+{%- else %}
+    "linear": {"alpha": 1.0},
+{%- endif %}
+}
+WEAK_SETTINGS: dict[str, dict[str, Any]] = {
+    "random_forest": {"n_estimators": 1, "max_depth": 1},
+    "gradient_boosting": {"max_iter": 1, "max_depth": 1},
+{%- if cookiecutter.problem_type == "classification" %}
+    "linear": {"C": 1e-6},
+{%- else %}
+    "linear": {"alpha": 1e6},  # shrinks every coefficient to ~0: predicts about the mean
+{%- endif %}
+}
+{%- if cookiecutter.problem_type == "classification" %}
+
+# ONNX runs tree ensembles in float32: probabilities differ from scikit-learn's float64 by
+# up to ~4e-5 for gradient boosting (about 1e-6 for random forests).
+ONNX_TOLERANCE = 1e-4
+{%- else %}
+
+# ONNX computes in float32: predictions differ from scikit-learn's float64 ones by a few
+# parts in ten million of their size. A relative tolerance (rtol), so any target scale works.
+ONNX_TOLERANCE = 1e-5
+{%- endif %}
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
+
+
+def override(config: ProjectConfig, **sections: dict[str, Any]) -> ProjectConfig:
+    """A copy of ``config`` with some keys of some sections replaced (validated again)."""
+    raw = config.model_dump()
+    for section, values in sections.items():
+        for key, value in values.items():
+            target = raw[section]
+            *parents, leaf = key.split(".")
+            for parent in parents:
+                target = target[parent]
+            target[leaf] = value
+    return ProjectConfig.model_validate(raw)
+
+
+def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
+    """``{"max_depth": 1}`` as override keys of the model section."""
+    return {f"hyperparameters.{name}": value for name, value in settings.items()}
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +143,7 @@ def serving_bundle(
         "version": "7",
         "alias": "champion",
         "run_id": "0" * 32,
-        "metrics": {"test_roc_auc": 0.99},
+        "metrics": {{ '{"test_roc_auc": 0.99}' if cookiecutter.problem_type == "classification" else '{"test_rmse": 53.7}' }},
         "monitoring": {"window_size": 60, "min_window": 30},
     }
     (bundle / model_io.METADATA_FILE).write_text(json.dumps(metadata))

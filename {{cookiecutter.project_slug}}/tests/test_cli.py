@@ -49,7 +49,11 @@ def test_drift_exit_status_tells_drift_from_no_drift(project_dir: Path) -> None:
     test_split = project_dir / "data" / "processed" / "test.csv"
     assert main(["drift", str(test_split)]) == 0
     shifted = pd.read_csv(test_split)
+{%- if cookiecutter.problem_type == "classification" %}
     shifted["mean radius"] += 3 * shifted["mean radius"].std()
+{%- else %}
+    shifted["bmi"] += 3 * shifted["bmi"].std()
+{%- endif %}
     shifted.to_csv(project_dir / "shifted.csv", index=False)
     assert main(["drift", "shifted.csv"]) == DRIFT_EXIT_CODE
     assert (project_dir / "reports" / "drift" / "drift.html").is_file()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
+from {{ cookiecutter.package_name }}.config import ALGORITHMS, ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 from conftest import CONFIG_PATH
@@ -17,8 +17,20 @@ from conftest import CONFIG_PATH
 Mutation = Callable[[dict[str, Any]], None]
 
 
+# One out-of-range value per algorithm.
+BAD_HYPERPARAMETER = {
+    "random_forest": ("n_estimators", 0),
+    "gradient_boosting": ("learning_rate", 0.0),
+{%- if cookiecutter.problem_type == "classification" %}
+    "linear": ("C", 0.0),
+{%- else %}
+    "linear": ("alpha", 0.0),
+{%- endif %}
+}
+
+
 def test_real_config_is_valid(config: ProjectConfig) -> None:
-    assert config.model.algorithm == "random_forest"
+    assert config.model.algorithm in ALGORITHMS
     assert 0 < config.training.test_size < 1
     assert config.evaluation.primary_metric in config.evaluation.thresholds.model_dump()
 
@@ -38,15 +50,23 @@ def write_mutated(tmp_path: Path, mutate: Mutation) -> Path:
         (lambda c: c.update(extras={}), "extras"),
         (lambda c: c["training"].update(cv_folds="five"), "training.cv_folds"),
         (lambda c: c["training"].update(test_size=1.5), "training.test_size"),
-        (lambda c: c["model"]["hyperparameters"].update(n_estimators=0),
-         "model.hyperparameters.n_estimators"),
-        (lambda c: c["model"]["hyperparameters"].update(learning_rate=0.1),
-         "model.hyperparameters.learning_rate"),
-        (lambda c: c["model"].update(algorithm="svm"), "model.algorithm"),
+        (lambda c: c["model"]["hyperparameters"].update(no_such_setting=1),
+         "model.hyperparameters.no_such_setting"),
+        (lambda c: c["model"].update(algorithm="svm"), "model"),
         (lambda c: c["preprocessing"]["numeric"].update(scaling="log"),
          "preprocessing.numeric.scaling"),
+{%- if cookiecutter.problem_type == "classification" %}
         (lambda c: c["evaluation"]["thresholds"].update(roc_auc=1.2),
          "evaluation.thresholds.roc_auc"),
+{%- else %}
+        (lambda c: c["evaluation"]["thresholds"].update(r2=1.2), "evaluation.thresholds.r2"),
+        (lambda c: c["evaluation"]["thresholds"].update(rmse=-1.0),
+         "evaluation.thresholds.rmse"),
+        (lambda c: c["evaluation"]["thresholds"].update(accuracy=0.9),
+         "evaluation.thresholds.accuracy"),
+        (lambda c: c["evaluation"].update(primary_metric="roc_auc"),
+         "evaluation.primary_metric"),
+{%- endif %}
         (lambda c: c.pop("mlflow"), "mlflow"),
     ],
 )
@@ -56,6 +76,36 @@ def test_bad_config_is_rejected_naming_the_key(tmp_path: Path, mutate: Mutation,
     message = str(error.value)
     assert f"{key}:" in message
     assert "\n" not in message
+
+
+def test_bad_hyperparameter_is_rejected_naming_the_key(
+    tmp_path: Path, config: ProjectConfig
+) -> None:
+    name, value = BAD_HYPERPARAMETER[config.model.algorithm]
+    path = write_mutated(tmp_path, lambda c: c["model"]["hyperparameters"].update({name: value}))
+    with pytest.raises(ConfigError, match=f"model.hyperparameters.{name}: "):
+        load_config(path)
+
+
+def test_hyperparameters_must_fit_the_algorithm(tmp_path: Path, config: ProjectConfig) -> None:
+    """Switching the algorithm means switching its settings too: leftovers are refused."""
+    own = next(iter(config.model.hyperparameters.model_dump()))  # unique to each algorithm
+    for algorithm in set(ALGORITHMS) - {config.model.algorithm}:
+        path = write_mutated(tmp_path, lambda c: c["model"].update(algorithm=algorithm))
+        with pytest.raises(ConfigError, match=f"model.hyperparameters.{own}: Extra inputs"):
+            load_config(path)
+
+
+def test_linear_model_needs_scaled_features(tmp_path: Path) -> None:
+    def unscaled_linear(raw: dict[str, Any]) -> None:
+        raw["model"].update(algorithm="linear", hyperparameters={})
+        raw["preprocessing"]["numeric"]["scaling"] = "none"
+
+    with pytest.raises(ConfigError) as error:
+        load_config(write_mutated(tmp_path, unscaled_linear))
+    assert str(error.value).endswith(
+        "preprocessing.numeric.scaling: model 'linear' needs scaled features (standard or minmax)"
+    )
 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:

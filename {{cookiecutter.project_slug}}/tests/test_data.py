@@ -30,6 +30,7 @@ def test_raw_data_matches_expectations(raw_frame: pd.DataFrame, config: ProjectC
 def test_schema_is_derived_from_the_data(schema: DatasetSchema, raw_frame: pd.DataFrame) -> None:
     assert schema.names() == [c for c in raw_frame.columns if c != schema.target]
     assert all(feature.kind == "numeric" for feature in schema.features)
+{%- if cookiecutter.problem_type == "classification" %}
     assert schema.classes == sorted(raw_frame[schema.target].unique().tolist())
 
 
@@ -41,6 +42,17 @@ def test_split_is_stratified_and_disjoint(splits, raw_frame, config: ProjectConf
     target = config.data.target
     share = raw_frame[target].value_counts(normalize=True)
     assert test[target].value_counts(normalize=True).sub(share).abs().max() < 0.02
+{%- else %}
+    assert set(schema.model_dump()) == {"target", "features"}  # a number has no classes
+
+
+def test_split_is_shuffled_and_disjoint(splits, raw_frame, config: ProjectConfig) -> None:
+    train, test = splits
+    assert len(train) + len(test) == len(raw_frame)
+    assert set(train.index).isdisjoint(test.index)
+    assert len(test) == pytest.approx(len(raw_frame) * config.training.test_size, abs=1)
+    assert set(test.index) != set(raw_frame.index[-len(test):])  # not just the last rows
+{%- endif %}
 
 
 def breaks(frame: pd.DataFrame, target: str, rule: str) -> pd.DataFrame:
@@ -50,6 +62,7 @@ def breaks(frame: pd.DataFrame, target: str, rule: str) -> pd.DataFrame:
         return broken.drop(columns=target)
     if rule == "too few rows":
         return broken.head(20)
+{%- if cookiecutter.problem_type == "classification" %}
     if rule == "one class":
         return broken[broken[target] == broken[target].iloc[0]]
     if rule == "missing target":
@@ -77,6 +90,36 @@ def breaks(frame: pd.DataFrame, target: str, rule: str) -> pd.DataFrame:
         ("rare class", "training.cv_folds"),
     ],
 )
+{%- else %}
+    if rule == "constant target":
+        broken[target] = broken[target].iloc[0]
+    elif rule == "text target":
+        broken[target] = np.where(broken[target] > broken[target].median(), "high", "low")
+    elif rule == "infinite target":
+        broken.loc[broken.index[0], target] = np.inf
+    elif rule == "missing target":
+        broken.loc[broken.index[0], target] = np.nan
+    elif rule == "empty column":
+        broken["bmi"] = np.nan
+    elif rule == "infinite value":
+        broken.loc[broken.index[0], "bp"] = np.inf
+    return broken
+
+
+@pytest.mark.parametrize(
+    ("rule", "named"),
+    [
+        ("no target", "data.target"),
+        ("too few rows", "data.min_rows"),
+        ("constant target", "target: needs at least 2 distinct values"),
+        ("text target", "target: regression needs numbers, found"),
+        ("infinite target", "target: column contains infinite values"),
+        ("missing target", "have no target value"),
+        ("empty column", "bmi"),
+        ("infinite value", "bp"),
+    ],
+)
+{%- endif %}
 def test_schema_check_rejects_bad_data(raw_frame, config: ProjectConfig, rule, named) -> None:
     with pytest.raises(DataValidationError, match=named):
         validate(breaks(raw_frame, config.data.target, rule), config)
@@ -108,12 +151,20 @@ def test_own_csv_with_a_categorical_column(project_dir: Path, config: ProjectCon
         {
             "tenure": rng.integers(1, 60, rows),
             "plan": rng.choice(["basic", "plus", "pro"], rows),
+{%- if cookiecutter.problem_type == "classification" %}
             "churned": rng.choice(["no", "yes"], rows),
+{%- else %}
+            "spend": rng.normal(50.0, 10.0, rows),
+{%- endif %}
         }
     )
     frame.loc[3, "plan"] = None
     frame.to_csv(project_dir / "customers.csv", index=False)
+{%- if cookiecutter.problem_type == "classification" %}
     data = config.data.model_copy(update={"source": "customers.csv", "target": "churned"})
+{%- else %}
+    data = config.data.model_copy(update={"source": "customers.csv", "target": "spend"})
+{%- endif %}
     own = config.model_copy(update={"data": data})
     fetch(own)
     schema = prepare(own)
@@ -122,7 +173,9 @@ def test_own_csv_with_a_categorical_column(project_dir: Path, config: ProjectCon
         ("plan", "categorical"),
     ]
     assert schema.features[1].categories == ["basic", "plus", "pro"]
+{%- if cookiecutter.problem_type == "classification" %}
     assert schema.classes == ["no", "yes"]
+{%- endif %}
     features, _ = load_split(own, "train")
     assert features["plan"].map(type).eq(str).all()
     assert MISSING_CATEGORY in set(load_split(own, "train")[0]["plan"]) | set(

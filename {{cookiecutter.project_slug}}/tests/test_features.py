@@ -12,7 +12,9 @@ from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSche
 
 MIXED = DatasetSchema(
     target="label",
+{%- if cookiecutter.problem_type == "classification" %}
     classes=[0, 1],
+{%- endif %}
     features=[
         Feature(name="age", kind="numeric"),
         Feature(name="city", kind="categorical", categories=["oslo", "rome"]),

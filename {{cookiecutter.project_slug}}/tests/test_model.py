@@ -1,4 +1,4 @@
-"""Model tests: output shapes, valid probabilities, and the configured quality bar."""
+"""Model tests: output shapes, {{ "valid probabilities" if cookiecutter.problem_type == "classification" else "finite predictions" }}, and the configured quality bar."""
 
 from __future__ import annotations
 
@@ -9,17 +9,26 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
+{%- if cookiecutter.problem_type == "classification" %}
 
-from {{ cookiecutter.package_name }}.config import ProjectConfig
+from {{ cookiecutter.package_name }}.config import ALGORITHMS, ProjectConfig
+{%- else %}
+
+from {{ cookiecutter.package_name }}.config import ALGORITHMS, NEEDS_SCALING, ProjectConfig
+{%- endif %}
+from {{ cookiecutter.package_name }}.data import to_features
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.evaluate import check_thresholds, compute_metrics
-from {{ cookiecutter.package_name }}.model_io import load_model, save_model
+from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, load_model, save_model, to_onnx
 from {{ cookiecutter.package_name }}.train import build_pipeline, cross_validate_pipeline
+
+from conftest import ONNX_TOLERANCE, QUICK_SETTINGS, override
 
 
 def test_prediction_shape(fitted_pipeline: Pipeline, held_out) -> None:
     features, _ = held_out
     assert fitted_pipeline.predict(features).shape == (len(features),)
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 def test_probabilities_are_valid(fitted_pipeline: Pipeline, held_out, schema) -> None:
@@ -33,6 +42,21 @@ def test_probabilities_are_valid(fitted_pipeline: Pipeline, held_out, schema) ->
 def test_predicts_only_known_classes(fitted_pipeline: Pipeline, held_out, schema) -> None:
     features, _ = held_out
     assert set(fitted_pipeline.predict(features)) <= set(schema.classes)
+{%- else %}
+
+
+def test_predictions_are_finite(fitted_pipeline: Pipeline, held_out) -> None:
+    features, _ = held_out
+    assert np.isfinite(fitted_pipeline.predict(features)).all()
+
+
+def test_beats_predicting_the_training_mean(fitted_pipeline: Pipeline, held_out, splits) -> None:
+    """The least a model must do: err less than the constant guess of the training mean."""
+    features, target = held_out
+    mean = splits[0][target.name].mean()
+    model_error = np.abs(fitted_pipeline.predict(features) - target).mean()
+    assert model_error < np.abs(mean - target).mean()
+{%- endif %}
 
 
 def test_held_out_performance_meets_thresholds(
@@ -47,10 +71,19 @@ def test_cross_validation_reports_mean_and_spread(config, schema, splits) -> Non
     metrics = cross_validate_pipeline(
         build_pipeline(config, schema), train[schema.names()], train[schema.target], config
     )
+{%- if cookiecutter.problem_type == "classification" %}
     assert set(metrics) == {
         f"cv_{name}_{stat}" for name in ("accuracy", "f1", "roc_auc") for stat in ("mean", "std")
     }
     assert 0.5 < metrics["cv_roc_auc_mean"] <= 1.0
+{%- else %}
+    assert set(metrics) == {
+        f"cv_{name}_{stat}" for name in ("rmse", "mae", "r2") for stat in ("mean", "std")
+    }
+    # Errors are reported positive, as evaluate reports them; MAE never exceeds RMSE.
+    assert 0.0 < metrics["cv_mae_mean"] <= metrics["cv_rmse_mean"]
+    assert 0.0 < metrics["cv_r2_mean"] <= 1.0
+{%- endif %}
 
 
 def test_model_file_round_trip(tmp_path: Path, fitted_pipeline: Pipeline, held_out) -> None:
@@ -58,9 +91,13 @@ def test_model_file_round_trip(tmp_path: Path, fitted_pipeline: Pipeline, held_o
     path = tmp_path / "model.skops"
     save_model(fitted_pipeline, path)
     reloaded = load_model(path)
+{%- if cookiecutter.problem_type == "classification" %}
     np.testing.assert_array_equal(
         reloaded.predict_proba(features), fitted_pipeline.predict_proba(features)
     )
+{%- else %}
+    np.testing.assert_array_equal(reloaded.predict(features), fitted_pipeline.predict(features))
+{%- endif %}
 
 
 def test_model_file_with_untrusted_code_is_refused(tmp_path: Path) -> None:
@@ -73,3 +110,62 @@ def test_model_file_with_untrusted_code_is_refused(tmp_path: Path) -> None:
 def test_missing_model_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="run the train step first"):
         load_model(tmp_path / "model.skops")
+{%- if cookiecutter.problem_type == "classification" %}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_trains_and_exports(
+    algorithm: str, config: ProjectConfig, schema, splits, held_out, tmp_path: Path
+) -> None:
+    """Each model the config accepts fits, clears the quality bar, saves and converts."""
+    switched = override(
+        config,
+        model={"algorithm": algorithm, "hyperparameters": QUICK_SETTINGS[algorithm]},
+        preprocessing={"numeric.scaling": "standard"},
+    )
+    train = splits[0]
+    pipeline = build_pipeline(switched, schema)
+    pipeline.fit(to_features(train, schema), train[schema.target])
+    check_thresholds(compute_metrics(pipeline, *held_out), config.evaluation.thresholds)
+
+    save_model(pipeline, tmp_path / "model.skops")
+    reloaded = load_model(tmp_path / "model.skops")
+    features, _ = held_out
+    records = features.to_dict(orient="records")
+    onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
+    np.testing.assert_allclose(
+        onnx.predict_proba(records), reloaded.predict_proba(features), atol=ONNX_TOLERANCE
+    )
+{%- else %}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_every_algorithm_trains_and_exports(
+    algorithm: str, config: ProjectConfig, schema, splits, held_out, tmp_path: Path
+) -> None:
+    """Each model the config accepts fits, clears the quality bar, saves and converts.
+
+    Each gets the scaling its generated config uses: trees none, linear models standard.
+    (ONNX scales in float32, which can move a value lying exactly on a tree's threshold to
+    the other side of it.)
+    """
+    scaling = "standard" if algorithm in NEEDS_SCALING else "none"
+    switched = override(
+        config,
+        model={"algorithm": algorithm, "hyperparameters": QUICK_SETTINGS[algorithm]},
+        preprocessing={"numeric.scaling": scaling},
+    )
+    train = splits[0]
+    pipeline = build_pipeline(switched, schema)
+    pipeline.fit(to_features(train, schema), train[schema.target])
+    check_thresholds(compute_metrics(pipeline, *held_out), config.evaluation.thresholds)
+
+    save_model(pipeline, tmp_path / "model.skops")
+    reloaded = load_model(tmp_path / "model.skops")
+    features, _ = held_out
+    records = features.to_dict(orient="records")
+    onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
+    np.testing.assert_allclose(
+        onnx.predict(records), reloaded.predict(features), rtol=ONNX_TOLERANCE
+    )
+{%- endif %}

@@ -20,7 +20,7 @@ from {{ cookiecutter.package_name }}.monitor import (
 )
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
-SHIFTED = "mean radius"
+SHIFTED = "{{ 'mean radius' if cookiecutter.problem_type == 'classification' else 'bmi' }}"
 
 
 def shifted(frame: pd.DataFrame, reference: pd.DataFrame, name: str = SHIFTED) -> pd.DataFrame:
@@ -68,7 +68,9 @@ def categorical_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Data
 
     schema = DatasetSchema(
         target="label",
+{%- if cookiecutter.problem_type == "classification" %}
         classes=[0, 1],
+{%- endif %}
         features=[
             Feature(name="color", kind="categorical", categories=sorted(colors)),
             Feature(name="shape", kind="categorical", categories=sorted(shapes)),
@@ -163,8 +165,8 @@ def test_run_writes_json_and_html(project_dir: Path, config: ProjectConfig) -> N
     assert len(payload["features"]) == len(report.features)
     page = (out / "drift.html").read_text()
     assert SHIFTED in page
-    assert '<tr class="drifted"><td>mean radius</td>' in page
-    assert "Drift in 1 of 30 features" in page
+    assert f'<tr class="drifted"><td>{SHIFTED}</td>' in page
+    assert "Drift in 1 of {{ 30 if cookiecutter.problem_type == "classification" else 10 }} features" in page
 
 
 def test_run_names_a_missing_current_file(project_dir: Path, config: ProjectConfig) -> None:
@@ -177,7 +179,11 @@ def test_run_names_a_missing_current_file(project_dir: Path, config: ProjectConf
 @pytest.fixture
 def live_settings(config: ProjectConfig) -> MonitoringSection:
     """A window smaller than the test split, so one split can fill it."""
+{%- if cookiecutter.problem_type == "classification" %}
     return config.monitoring.model_copy(update={"window_size": 100, "min_window": 50})
+{%- else %}
+    return config.monitoring.model_copy(update={"window_size": 80, "min_window": 40})
+{%- endif %}
 
 
 def test_live_monitor_window(splits, schema, live_settings: MonitoringSection) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from mlflow import MlflowClient
@@ -18,20 +17,7 @@ from {{ cookiecutter.package_name }} import evaluate, registry, train
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.data import fetch, prepare
 
-from conftest import PROJECT_ROOT
-
-
-def override(config: ProjectConfig, **sections: dict[str, Any]) -> ProjectConfig:
-    """A copy of ``config`` with some keys of some sections replaced (validated again)."""
-    raw = config.model_dump()
-    for section, values in sections.items():
-        for key, value in values.items():
-            target = raw[section]
-            *parents, leaf = key.split(".")
-            for parent in parents:
-                target = target[parent]
-            target[leaf] = value
-    return ProjectConfig.model_validate(raw)
+from conftest import PROJECT_ROOT, QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +46,31 @@ def train_and_promote(config: ProjectConfig) -> tuple[registry.Registration, reg
 
 @pytest.fixture(scope="module")
 def first(tracked: Path, config: ProjectConfig):
-    quick = override(config, training={"cv_folds": 3}, model={"hyperparameters.n_estimators": 30})
+    quick = override(
+        config,
+        training={"cv_folds": 3},
+        model=hyperparameters(QUICK_SETTINGS[config.model.algorithm]),
+    )
     return train_and_promote(quick)
 
 
-def test_run_is_logged_with_params_and_metrics(first, client: MlflowClient) -> None:
+def test_run_is_logged_with_params_and_metrics(
+    first, client: MlflowClient, config: ProjectConfig
+) -> None:
     registration, _ = first
     run = client.get_run(registration.run_id)
-    assert run.data.params["model.algorithm"] == "random_forest"
-    assert run.data.params["hyperparameters.n_estimators"] == "30"
+    assert run.data.params["model.algorithm"] == config.model.algorithm
+    for name, value in QUICK_SETTINGS[config.model.algorithm].items():
+        assert run.data.params[f"hyperparameters.{name}"] == str(value)
     assert run.data.params["training.cv_folds"] == "3"
+{%- if cookiecutter.problem_type == "classification" %}
     assert 0.5 < run.data.metrics["cv_roc_auc_mean"] <= 1.0
     assert 0.5 < run.data.metrics["test_roc_auc"] <= 1.0
+{%- else %}
+    assert 0.0 < run.data.metrics["cv_r2_mean"] <= 1.0
+    assert 0.0 < run.data.metrics["test_r2"] <= 1.0
+    assert 0.0 < run.data.metrics["test_mae"] <= run.data.metrics["test_rmse"]
+{%- endif %}
 
 
 def test_model_is_registered_with_signature(first, client: MlflowClient, schema) -> None:
@@ -97,13 +96,18 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
     worse = override(
         config,
         training={"cv_folds": 2},
-        model={"hyperparameters.n_estimators": 1, "hyperparameters.max_depth": 1},
+        model=hyperparameters(WEAK_SETTINGS[config.model.algorithm]),
         evaluation={"thresholds": {}},
     )
     registration, promotion = train_and_promote(worse)
     assert registration.version != champion.version
     assert not promotion.promoted
+{%- if cookiecutter.problem_type == "classification" %}
     assert promotion.challenger_score < promotion.previous_champion_score
+{%- else %}
+    assert promotion.metric == "rmse"
+    assert promotion.challenger_score > promotion.previous_champion_score  # a larger error
+{%- endif %}
     name = registration.model_name
     aliased = {
         alias: str(client.get_model_version_by_alias(name, alias).version)
@@ -111,6 +115,7 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
     }
     expected = {registry.CHAMPION: champion.version, registry.CHALLENGER: registration.version}
     assert aliased == expected
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 @pytest.mark.parametrize(
@@ -119,6 +124,27 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
 )
 def test_decide(challenger: float, champion: float | None, promoted: bool) -> None:
     assert registry.decide(challenger, champion) is promoted
+{%- else %}
+
+
+@pytest.mark.parametrize(
+    ("metric", "challenger", "champion", "promoted"),
+    [
+        ("rmse", 50.0, None, True),
+        ("rmse", 49.0, 50.0, True),
+        ("rmse", 50.0, 50.0, False),
+        ("rmse", 51.0, 50.0, False),
+        ("mae", 39.0, 40.0, True),
+        ("mae", 41.0, 40.0, False),
+        ("r2", 0.51, 0.5, True),
+        ("r2", 0.5, 0.5, False),
+        ("r2", 0.49, 0.5, False),
+    ],
+)
+def test_decide(metric: str, challenger: float, champion: float | None, promoted: bool) -> None:
+    """Lower is better for the errors (rmse, mae), higher for r2; a tie keeps the champion."""
+    assert registry.decide(metric, challenger, champion) is promoted
+{%- endif %}
 
 
 def test_service_loads_the_champion_from_the_registry(first, tracked: Path) -> None:

@@ -16,9 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/model_config.yaml")
+{%- if cookiecutter.problem_type == "classification" %}
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 ClassificationMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+{%- else %}
+
+RegressionMetric = Literal["rmse", "mae", "r2"]
+# Error metrics: lower is better, so their thresholds are maxima; r2's is a minimum.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
+{%- endif %}
 
 
 class Section(BaseModel):
@@ -28,18 +35,74 @@ class Section(BaseModel):
 
 
 class RandomForestParams(Section):
+    """scikit-learn's RandomForest{{ "Classifier" if cookiecutter.problem_type == "classification" else "Regressor" }}."""
+
     n_estimators: int = Field(100, ge=1)
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
     max_features: Literal["sqrt", "log2"] | None = "sqrt"
+{%- if cookiecutter.problem_type == "classification" %}
     class_weight: Literal["balanced", "balanced_subsample"] | None = None
+{%- endif %}
 
 
-class ModelSection(Section):
+class GradientBoostingParams(Section):
+    """scikit-learn's HistGradientBoosting{{ "Classifier" if cookiecutter.problem_type == "classification" else "Regressor" }}: fast on tabular data of any size."""
+
+    learning_rate: float = Field(0.1, gt=0.0, le=1.0)
+    max_iter: int = Field(200, ge=1)
+    max_leaf_nodes: int | None = Field(31, ge=2)
+    max_depth: int | None = Field(None, ge=1)
+    min_samples_leaf: int = Field(20, ge=1)
+    l2_regularization: float = Field(0.0, ge=0.0)
+    early_stopping: bool = False
+{%- if cookiecutter.problem_type == "classification" %}
+    class_weight: Literal["balanced"] | None = None
+
+
+class LinearParams(Section):
+    """scikit-learn's LogisticRegression; it needs scaled numeric features."""
+
+    C: float = Field(1.0, gt=0.0)
+    max_iter: int = Field(1000, ge=1)
+    class_weight: Literal["balanced"] | None = None
+{%- else %}
+
+
+class LinearParams(Section):
+    """scikit-learn's Ridge (least squares with an L2 penalty); it needs scaled numeric features."""
+
+    alpha: float = Field(1.0, gt=0.0)
+{%- endif %}
+
+
+class _Model(Section):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
+
+
+class RandomForestModel(_Model):
     algorithm: Literal["random_forest"]
-    hyperparameters: RandomForestParams
+    hyperparameters: RandomForestParams = RandomForestParams()
+
+
+class GradientBoostingModel(_Model):
+    algorithm: Literal["gradient_boosting"]
+    hyperparameters: GradientBoostingParams = GradientBoostingParams()
+
+
+class LinearModel(_Model):
+    algorithm: Literal["linear"]
+    hyperparameters: LinearParams = LinearParams()
+
+
+# `algorithm` picks the class that validates `hyperparameters`, so each model accepts
+# exactly its own settings.
+ModelSection = Annotated[
+    RandomForestModel | GradientBoostingModel | LinearModel, Field(discriminator="algorithm")
+]
+ALGORITHMS = ("random_forest", "gradient_boosting", "linear")
+NEEDS_SCALING = {"linear"}
 
 
 class DataSection(Section):
@@ -72,6 +135,7 @@ class TrainingSection(Section):
     test_size: float = Field(gt=0.0, lt=1.0)
     random_state: int = Field(ge=0)
     cv_folds: int = Field(ge=2, le=20)
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 class Thresholds(Section):
@@ -87,6 +151,22 @@ class Thresholds(Section):
 class EvaluationSection(Section):
     primary_metric: ClassificationMetric = "roc_auc"
     thresholds: Thresholds = Thresholds()
+{%- else %}
+
+
+class Thresholds(Section):
+    """Held-out quality bar: the largest errors (rmse, mae, in the target's unit) and the
+    smallest r2 allowed; a metric left out is not gated."""
+
+    rmse: float | None = Field(None, gt=0.0)
+    mae: float | None = Field(None, gt=0.0)
+    r2: float | None = Field(None, le=1.0)
+
+
+class EvaluationSection(Section):
+    primary_metric: RegressionMetric = "rmse"
+    thresholds: Thresholds = Thresholds()
+{%- endif %}
 
 
 class ArtifactsSection(Section):
@@ -137,13 +217,28 @@ class ProjectConfig(Section):
     monitoring: MonitoringSection = MonitoringSection()
     mlflow: MlflowSection
 
+    @model_validator(mode="after")
+    def scaled_for_linear_models(self) -> ProjectConfig:
+        """Unscaled features slow a linear model's solver down and skew its penalty."""
+        if self.model.algorithm in NEEDS_SCALING and self.preprocessing.numeric.scaling == "none":
+            raise ValueError(
+                f"preprocessing.numeric.scaling: model '{self.model.algorithm}' needs scaled"
+                " features (standard or minmax)"
+            )
+        return self
+
 
 def _describe(error: ValidationError) -> str:
     """One line per problem, each naming the dotted key, e.g. ``training.test_size``."""
     problems = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "<top level>"
-        problems.append(f"{key}: {item['msg']}")
+        # pydantic puts the chosen model's tag in the location (model.linear.hyper...);
+        # the file has no such level.
+        parts = [str(part) for part in item["loc"] if part not in ALGORITHMS]
+        if parts:
+            problems.append(f"{'.'.join(parts)}: {item['msg']}")
+        else:  # a rule over several sections names its key in the message
+            problems.append(str(item["msg"]).removeprefix("Value error, "))
     return "; ".join(problems)
 
 

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import {{ "load_breast_cancer" if cookiecutter.problem_type == "classification" else "load_diabetes" }}
 from sklearn.model_selection import train_test_split
 
 from .config import ProjectConfig
@@ -25,7 +25,11 @@ from .schema import SCHEMA_FILE, DatasetSchema, Feature, to_features
 log = logging.getLogger(__name__)
 
 SKLEARN_PREFIX = "sklearn:"
+{%- if cookiecutter.problem_type == "classification" %}
 BUNDLED_DATASETS: dict[str, Callable[..., object]] = {"breast_cancer": load_breast_cancer}
+{%- else %}
+BUNDLED_DATASETS: dict[str, Callable[..., object]] = {"diabetes": load_diabetes}
+{%- endif %}
 Split = Literal["train", "test"]
 
 
@@ -67,8 +71,12 @@ def infer_schema(frame: pd.DataFrame, target: str) -> DatasetSchema:
         else:
             categories = sorted(column.dropna().astype(str).unique().tolist())
             features.append(Feature(name=str(name), kind="categorical", categories=categories))
+{%- if cookiecutter.problem_type == "classification" %}
     classes = sorted(pd.unique(frame[target]).tolist())
     return DatasetSchema(target=target, classes=classes, features=features)
+{%- else %}
+    return DatasetSchema(target=target, features=features)
+{%- endif %}
 
 
 def validate(frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
@@ -89,6 +97,7 @@ def validate(frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
     missing_target = int(frame[target].isna().sum())
     if missing_target:
         raise DataValidationError(f"{target}: {missing_target} rows have no target value")
+{%- if cookiecutter.problem_type == "classification" %}
     counts = frame[target].value_counts()
     if len(counts) < 2:
         raise DataValidationError(f"{target}: needs at least 2 classes, found {len(counts)}")
@@ -98,6 +107,17 @@ def validate(frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
             f"{target}: class {counts.idxmin()!r} has {counts.min()} rows; "
             f"training.cv_folds={folds} needs at least {folds} per class"
         )
+{%- else %}
+    values = frame[target]
+    if not is_numeric_dtype(values) or is_bool_dtype(values):
+        raise DataValidationError(
+            f"{target}: regression needs numbers, found {values.dtype} values"
+        )
+    if np.isinf(values.to_numpy(dtype=float)).any():
+        raise DataValidationError(f"{target}: column contains infinite values")
+    if values.nunique() < 2:
+        raise DataValidationError(f"{target}: needs at least 2 distinct values, found 1")
+{%- endif %}
     if len(frame.columns) < 2:
         raise DataValidationError("columns: no feature columns besides the target")
     for name in frame.columns.drop(target):
@@ -111,6 +131,7 @@ def validate(frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
 
 
 def split(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+{%- if cookiecutter.problem_type == "classification" %}
     """Stratified split, so both parts keep the class balance."""
     train, test = train_test_split(
         frame,
@@ -118,6 +139,12 @@ def split(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.
         random_state=config.training.random_state,
         stratify=frame[config.data.target],
     )
+{%- else %}
+    """Shuffled random split: a numeric target has no classes to stratify by."""
+    train, test = train_test_split(
+        frame, test_size=config.training.test_size, random_state=config.training.random_state
+    )
+{%- endif %}
     return train, test
 
 

@@ -14,4 +14,8 @@ class DataValidationError(PipelineError):
 
 
 class ThresholdError(PipelineError):
+{%- if cookiecutter.problem_type == "classification" %}
     """A held-out metric is below the minimum set in ``evaluation.thresholds``."""
+{%- else %}
+    """A held-out error is above, or r2 below, its limit in ``evaluation.thresholds``."""
+{%- endif %}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+{%- if cookiecutter.problem_type == "classification" %}
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import label_binarize
 
 from .config import ProjectConfig, Thresholds
+{%- else %}
+
+import pandas as pd
+from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+from sklearn.pipeline import Pipeline
+
+from .config import LOWER_IS_BETTER, ProjectConfig, Thresholds
+{%- endif %}
 from .data import load_split
 from .errors import ThresholdError
 from .model_io import load_model
@@ -31,6 +40,7 @@ from .reports import write_csv, write_json
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "evaluate.json"
+{%- if cookiecutter.problem_type == "classification" %}
 ROC_FILE = "roc.csv"
 CONFUSION_FILE = "confusion_matrix.csv"
 
@@ -83,6 +93,53 @@ def check_thresholds(metrics: dict[str, float], thresholds: Thresholds) -> None:
     ]
     if failures:
         raise ThresholdError("; ".join(failures))
+{%- else %}
+PREDICTIONS_FILE = "predictions.csv"
+RESIDUALS_FILE = "residuals.csv"
+
+
+def compute_metrics(model: Pipeline, features: pd.DataFrame, target: pd.Series) -> dict[str, float]:
+    """RMSE and MAE (in the target's unit, lower is better) and R2 (1.0 is a perfect fit)."""
+    predicted = model.predict(features)
+    metrics = {
+        "rmse": root_mean_squared_error(target, predicted),
+        "mae": mean_absolute_error(target, predicted),
+        "r2": r2_score(target, predicted),
+    }
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def prediction_rows(model: Pipeline, features: pd.DataFrame, target: pd.Series) -> pd.DataFrame:
+    """One row per held-out record, for the predicted-vs-actual scatter plot."""
+    return pd.DataFrame({"actual": target.to_numpy(), "predicted": model.predict(features)})
+
+
+def residual_rows(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Residual (actual - predicted) against the prediction: any trend in it is a bias."""
+    residual = predictions["actual"] - predictions["predicted"]
+    return pd.DataFrame({"predicted": predictions["predicted"], "residual": residual})
+
+
+def check_thresholds(metrics: dict[str, float], thresholds: Thresholds) -> None:
+    """Raise ``ThresholdError`` naming every metric on the wrong side of its threshold.
+
+    rmse and mae are errors, so their thresholds are maxima; r2's is a minimum.
+    """
+    failures = []
+    for name, limit in thresholds.model_dump().items():
+        if limit is None:
+            continue
+        if name in LOWER_IS_BETTER and metrics[name] > limit:
+            failures.append(
+                f"evaluation.thresholds.{name}: {metrics[name]:.4f} is above the maximum {limit}"
+            )
+        elif name not in LOWER_IS_BETTER and metrics[name] < limit:
+            failures.append(
+                f"evaluation.thresholds.{name}: {metrics[name]:.4f} is below the minimum {limit}"
+            )
+    if failures:
+        raise ThresholdError("; ".join(failures))
+{%- endif %}
 
 
 def run(config: ProjectConfig) -> dict[str, float]:
@@ -92,8 +149,14 @@ def run(config: ProjectConfig) -> dict[str, float]:
     metrics = compute_metrics(model, features, target)
     write_json(Path(config.artifacts.metrics_dir) / METRICS_FILE, metrics)
     plots = Path(config.artifacts.plots_dir)
+{%- if cookiecutter.problem_type == "classification" %}
     write_csv(plots / ROC_FILE, roc_points(model, features, target))
     write_csv(plots / CONFUSION_FILE, confusion_rows(model, features, target))
+{%- else %}
+    predictions = prediction_rows(model, features, target)
+    write_csv(plots / PREDICTIONS_FILE, predictions)
+    write_csv(plots / RESIDUALS_FILE, residual_rows(predictions))
+{%- endif %}
     log.info("held-out metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
     check_thresholds(metrics, config.evaluation.thresholds)
     return metrics

@@ -36,7 +36,11 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 # Types our pipelines hold beyond those skops trusts by default.
-TRUSTED_TYPES = ["numpy.dtype", "sklearn.tree._tree.Tree"]
+TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
 MLFLOW_MODEL_DIR = "model"
 ONNX_FILE = "model.onnx"
 REFERENCE_FILE = "reference.csv"
@@ -44,6 +48,9 @@ METADATA_FILE = "metadata.json"
 SERVING_ARTIFACTS = "serving"  # run artifact folder holding the ONNX model and schema
 CHAMPION = "champion"
 MATRIX_INPUT = "features"  # the single ONNX input of all-numeric models
+{%- if cookiecutter.problem_type == "regression" %}
+PREDICTION_OUTPUT = "variable"  # skl2onnx's name for a regressor's output
+{%- endif %}
 REFERENCE_ROWS = 1000
 
 Record = Mapping[str, Any]
@@ -74,7 +81,11 @@ def load_model(path: Path) -> Pipeline:
 
 
 def to_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
+{%- if cookiecutter.problem_type == "classification" %}
     """Convert the fitted pipeline to ONNX, with probabilities as a plain matrix.
+{%- else %}
+    """Convert the fitted pipeline to ONNX: one float32 prediction per record.
+{%- endif %}
 
     skl2onnx wants one input per column (float32, as tree operators take no doubles;
     strings for categories). When every feature is numeric, the graph gets a single
@@ -88,8 +99,12 @@ def to_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
         (f.name, FloatTensorType([None, 1]) if f.kind == "numeric" else StringTensorType([None, 1]))
         for f in schema.features
     ]
+{%- if cookiecutter.problem_type == "classification" %}
     options = {id(pipeline.steps[-1][1]): {"zipmap": False}}
     model = convert_sklearn(pipeline, initial_types=inputs, options=options)
+{%- else %}
+    model = convert_sklearn(pipeline, initial_types=inputs)
+{%- endif %}
     if not schema.names("categorical"):
         model = _single_matrix_input(model)
     return model.SerializeToString()
@@ -118,6 +133,7 @@ def _single_matrix_input(model: Any) -> Any:
     )
     onnx.checker.check_model(model)
     return model
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 class Predictor(Protocol):
@@ -139,6 +155,27 @@ class SklearnPredictor:
 
     def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
         return self.pipeline.predict_proba(pd.DataFrame.from_records(records, columns=self.columns))
+{%- else %}
+
+
+class Predictor(Protocol):
+    """What the service needs from a model: one predicted value per record of a batch."""
+
+    runtime: str
+
+    def predict(self, records: Sequence[Record]) -> np.ndarray: ...
+
+
+class SklearnPredictor:
+    runtime = "sklearn"
+
+    def __init__(self, pipeline: Pipeline, schema: DatasetSchema) -> None:
+        self.pipeline = pipeline
+        self.columns = schema.names()
+
+    def predict(self, records: Sequence[Record]) -> np.ndarray:
+        return self.pipeline.predict(pd.DataFrame.from_records(records, columns=self.columns))
+{%- endif %}
 
 
 class OnnxPredictor:
@@ -160,18 +197,28 @@ class OnnxPredictor:
             (node.name, feature.name, np.float32 if feature.kind == "numeric" else np.str_)
             for node, feature in zip(self.session.get_inputs(), schema.features)
         ]
+{%- if cookiecutter.problem_type == "classification" %}
         self.classes = list(schema.classes)
+{%- endif %}
 
-    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
+    def _feed(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
+        """The session's inputs for a batch: one float32 matrix, or one array per column."""
         if self.matrix:
             rows = [[record[column] for column in self.columns] for record in records]
-            feed = {MATRIX_INPUT: np.array(rows, dtype=np.float32)}
-        else:
-            feed = {
-                node: np.array([[record[column]] for record in records], dtype=dtype)
-                for node, column, dtype in self.inputs
-            }
-        return self.session.run(["probabilities"], feed)[0]
+            return {MATRIX_INPUT: np.array(rows, dtype=np.float32)}
+        return {
+            node: np.array([[record[column]] for record in records], dtype=dtype)
+            for node, column, dtype in self.inputs
+        }
+{%- if cookiecutter.problem_type == "classification" %}
+
+    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
+        return self.session.run(["probabilities"], self._feed(records))[0]
+{%- else %}
+
+    def predict(self, records: Sequence[Record]) -> np.ndarray:
+        return self.session.run([PREDICTION_OUTPUT], self._feed(records))[0].ravel()
+{%- endif %}
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from .config import ProjectConfig
+from .config import {{ "LOWER_IS_BETTER, " if cookiecutter.problem_type == "regression" else "" }}ProjectConfig
 from .data import load_split
 from .evaluate import METRICS_FILE, compute_metrics
 from .model_io import CHAMPION
@@ -75,11 +75,24 @@ def held_out_score(model_uri: str, config: ProjectConfig) -> float:
     features, target = load_split(config, "test")
     model = mlflow.sklearn.load_model(model_uri)
     return compute_metrics(model, features, target)[config.evaluation.primary_metric]
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 def decide(challenger_score: float, champion_score: float | None) -> bool:
     """Promote when there is no champion yet, or the challenger is strictly better."""
     return champion_score is None or challenger_score > champion_score
+{%- else %}
+
+
+def decide(metric: str, challenger_score: float, champion_score: float | None) -> bool:
+    """Promote when there is no champion yet, or the challenger is strictly better:
+    a lower error for rmse and mae, a higher score for r2."""
+    if champion_score is None:
+        return True
+    if metric in LOWER_IS_BETTER:
+        return challenger_score < champion_score
+    return challenger_score > champion_score
+{%- endif %}
 
 
 def promote(config: ProjectConfig) -> Promotion:
@@ -99,7 +112,11 @@ def promote(config: ProjectConfig) -> Promotion:
         champion_score = challenger_score  # promote re-run: already the champion
     else:
         champion_score = held_out_score(f"models:/{name}@{CHAMPION}", config)
+{%- if cookiecutter.problem_type == "classification" %}
     promoted = decide(challenger_score, champion_score)
+{%- else %}
+    promoted = decide(config.evaluation.primary_metric, challenger_score, champion_score)
+{%- endif %}
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, registration.version)
     result = Promotion(

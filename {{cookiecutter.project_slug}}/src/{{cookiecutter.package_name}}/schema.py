@@ -31,7 +31,9 @@ class DatasetSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: str
+{%- if cookiecutter.problem_type == "classification" %}
     classes: list[int | str]
+{%- endif %}
     features: list[Feature]
 
     def names(self, kind: str | None = None) -> list[str]:

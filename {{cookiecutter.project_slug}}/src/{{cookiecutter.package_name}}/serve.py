@@ -17,8 +17,11 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
+{%- if cookiecutter.problem_type == "classification" %}
 
 import numpy as np
+{%- else %}
+{% endif %}
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -29,6 +32,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     Info,
+{%- if cookiecutter.problem_type == "regression" %}
+    Summary,
+{%- endif %}
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -42,7 +48,9 @@ from .schema import DatasetSchema
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+{%- if cookiecutter.problem_type == "classification" %}
 Label = int | str
+{%- endif %}
 
 
 class Settings(BaseSettings):
@@ -55,7 +63,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = "sqlite:///mlflow.db"
     max_batch_size: int = Field(256, ge=1)
     feedback_capacity: int = Field(10_000, ge=1)
+{%- if cookiecutter.problem_type == "classification" %}
     accuracy_window: int = Field(1_000, ge=1)
+{%- else %}
+    mae_window: int = Field(1_000, ge=1)
+{%- endif %}
     prefer_onnx: bool = True
 
 
@@ -71,6 +83,7 @@ class ModelRef(BaseModel):
 class PredictResponse(BaseModel):
     request_id: str
     model: ModelRef
+{%- if cookiecutter.problem_type == "classification" %}
     predictions: list[Label]
     probabilities: list[dict[str, float]]
 
@@ -79,6 +92,15 @@ class FeedbackResponse(BaseModel):
     request_id: str
     labelled: int
     live_accuracy: float
+{%- else %}
+    predictions: list[float]
+
+
+class FeedbackResponse(BaseModel):
+    request_id: str
+    received: int
+    live_mae: float
+{%- endif %}
 
 
 class Status(BaseModel):
@@ -97,7 +119,9 @@ class Metadata(BaseModel):
     version: str
     alias: str
     runtime: str | None
+{%- if cookiecutter.problem_type == "classification" %}
     classes: list[Label]
+{%- endif %}
     metrics: dict[str, float]
     features: list[FeatureInfo]
 
@@ -119,6 +143,7 @@ def predict_request_model(schema: DatasetSchema, max_batch_size: int) -> type[Ba
     record = record_model(schema)
     records = (list[record], Field(min_length=1, max_length=max_batch_size))
     return create_model("PredictRequest", __base__=Strict, records=records)
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 def feedback_request_model(schema: DatasetSchema) -> type[BaseModel]:
@@ -130,10 +155,19 @@ def feedback_request_model(schema: DatasetSchema) -> type[BaseModel]:
     return create_model(
         "FeedbackRequest", __base__=Strict, request_id=(str, Field(min_length=1)), labels=labels
     )
+{%- else %}
+
+
+class FeedbackRequest(Strict):
+    """True target values (finite numbers) of an earlier request's records, in order."""
+
+    request_id: str = Field(min_length=1)
+    targets: list[float] = Field(min_length=1)
+{%- endif %}
 
 
 def describe(errors: Sequence[dict[str, Any]]) -> str:
-    """``records.0.mean radius: Field required``: the field path without the body prefix."""
+    """``records.0.{{ "mean radius" if cookiecutter.problem_type == "classification" else "bmi" }}: Field required``: the field path without the body prefix."""
     parts = []
     for error in errors:
         location = [str(part) for part in error["loc"] if part != "body"]
@@ -147,9 +181,18 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+{%- if cookiecutter.problem_type == "classification" %}
         self.predictions = Counter(
             "model_predictions", "Predicted records by class", ["predicted_class"], registry=r
         )
+{%- else %}
+        self.predictions = Counter("model_predictions", "Predicted records", registry=r)
+        self.predicted_value = Summary(
+            "model_predicted_value",
+            "Predicted values: rate(_sum) / rate(_count) is their recent mean",
+            registry=r,
+        )
+{%- endif %}
         self.latency = Histogram(
             "model_prediction_latency_seconds",
             "Time to answer a /predict request, model call included",
@@ -158,10 +201,21 @@ class Metrics:
         )
         self.errors = Counter("model_request_errors", "Refused requests", ["reason"], registry=r)
         self.in_flight = Gauge("model_requests_in_flight", "Predictions being computed", registry=r)
+{%- if cookiecutter.problem_type == "classification" %}
         self.feedback = Counter("model_feedback_labels", "Ground-truth labels received", registry=r)
         self.accuracy = Gauge(
             "model_live_accuracy", "Accuracy over the most recent labelled predictions", registry=r
         )
+{%- else %}
+        self.feedback = Counter(
+            "model_feedback_targets", "True target values received by /feedback", registry=r
+        )
+        self.mae = Gauge(
+            "model_live_mae",
+            "Mean absolute error over the most recent predictions given true values",
+            registry=r,
+        )
+{%- endif %}
         self.drift_psi = Gauge(
             "model_feature_drift_psi", "PSI of recent requests vs training", ["feature"], registry=r
         )
@@ -190,8 +244,13 @@ class Service:
         self.predictor: Predictor | None = None
         self.drift: LiveDriftMonitor | None = None
         self.load_error: str | None = None
+{%- if cookiecutter.problem_type == "classification" %}
         self.recent: OrderedDict[str, list[Label]] = OrderedDict()
         self.outcomes: deque[bool] = deque(maxlen=settings.accuracy_window)
+{%- else %}
+        self.recent: OrderedDict[str, list[float]] = OrderedDict()
+        self.abs_errors: deque[float] = deque(maxlen=settings.mae_window)
+{%- endif %}
         self.lock = threading.Lock()
 
     def load(self) -> None:
@@ -214,11 +273,12 @@ class Service:
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("could not load the model from %s", self.bundle.path)
 
-    def remember(self, request_id: str, predictions: list[Label]) -> None:
+    def remember(self, request_id: str, predictions: list[{{ "Label" if cookiecutter.problem_type == "classification" else "float" }}]) -> None:
         with self.lock:
             self.recent[request_id] = predictions
             while len(self.recent) > self.settings.feedback_capacity:
                 self.recent.popitem(last=False)
+{%- if cookiecutter.problem_type == "classification" %}
 
     def record_feedback(self, request_id: str, labels: list[Label]) -> float | None:
         with self.lock:
@@ -231,6 +291,21 @@ class Service:
         self.metrics.feedback.inc(len(labels))
         self.metrics.accuracy.set(accuracy)
         return accuracy
+{%- else %}
+
+    def record_feedback(self, request_id: str, targets: list[float]) -> float | None:
+        """Live MAE over the last ``mae_window`` predictions that got their true value."""
+        with self.lock:
+            predictions = self.recent.get(request_id)
+            if predictions is None or len(predictions) != len(targets):
+                return None
+            del self.recent[request_id]
+            self.abs_errors.extend(abs(p - y) for p, y in zip(predictions, targets))
+            mae = sum(self.abs_errors) / len(self.abs_errors)
+        self.metrics.feedback.inc(len(targets))
+        self.metrics.mae.set(mae)
+        return mae
+{%- endif %}
 
     def refresh_drift_gauges(self) -> None:
         report = self.drift.report() if self.drift else None
@@ -262,7 +337,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metadata = service.bundle.metadata
     model_ref = ModelRef(name=metadata["name"], version=metadata["version"])
     PredictRequest = predict_request_model(schema, settings.max_batch_size)
+{%- if cookiecutter.problem_type == "classification" %}
     FeedbackRequest = feedback_request_model(schema)
+{%- endif %}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -308,7 +385,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={**client_errors, 503: {"model": Problem, "description": "Model not loaded"}},
     )
     async def predict(body: PredictRequest) -> PredictResponse | JSONResponse:  # type: ignore
+{%- if cookiecutter.problem_type == "classification" %}
         """Class and class probabilities for one record or a batch of records."""
+{%- else %}
+        """The predicted value for one record or a batch of records."""
+{%- endif %}
         predictor = service.predictor
         if predictor is None:
             service.metrics.errors.labels("not_ready").inc()
@@ -317,15 +398,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         start = time.perf_counter()
         with metrics.in_flight.track_inprogress():
             records = [record.model_dump(by_alias=True) for record in body.records]
+{%- if cookiecutter.problem_type == "classification" %}
             probabilities = predictor.predict_proba(records)
             classes = predictor.classes
             predictions = [classes[i] for i in np.argmax(probabilities, axis=1)]
         metrics.latency.observe(time.perf_counter() - start)
         for label in predictions:
             metrics.predictions.labels(str(label)).inc()
+{%- else %}
+            predictions = [float(value) for value in predictor.predict(records)]
+        metrics.latency.observe(time.perf_counter() - start)
+        metrics.predictions.inc(len(predictions))
+        for value in predictions:
+            metrics.predicted_value.observe(value)
+{%- endif %}
         service.drift.observe(records)
         request_id = uuid.uuid4().hex
         service.remember(request_id, predictions)
+{%- if cookiecutter.problem_type == "classification" %}
         names = [str(label) for label in classes]
         return PredictResponse(
             request_id=request_id,
@@ -333,6 +423,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             predictions=predictions,
             probabilities=[dict(zip(names, map(float, row))) for row in probabilities],
         )
+{%- else %}
+        return PredictResponse(request_id=request_id, model=model_ref, predictions=predictions)
+{%- endif %}
 
     @app.post(
         "/feedback",
@@ -340,6 +433,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={**client_errors, 404: {"model": Problem, "description": "Unknown request"}},
     )
     async def feedback(body: FeedbackRequest) -> FeedbackResponse | JSONResponse:  # type: ignore
+{%- if cookiecutter.problem_type == "classification" %}
         """True labels for an earlier /predict request; updates the live accuracy."""
         accuracy = service.record_feedback(body.request_id, list(body.labels))
         if accuracy is None:
@@ -352,6 +446,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FeedbackResponse(
             request_id=body.request_id, labelled=len(body.labels), live_accuracy=accuracy
         )
+{%- else %}
+        """True target values for an earlier /predict request; updates the live MAE."""
+        mae = service.record_feedback(body.request_id, body.targets)
+        if mae is None:
+            service.metrics.errors.labels("unknown_request").inc()
+            return problem(
+                404,
+                f"request_id: no prediction awaiting feedback {body.request_id!r} with "
+                f"{len(body.targets)} records (unknown, expired or already answered)",
+            )
+        return FeedbackResponse(
+            request_id=body.request_id, received=len(body.targets), live_mae=mae
+        )
+{%- endif %}
 
     @app.get("/metadata", response_model=Metadata)
     async def model_metadata() -> Metadata:
@@ -361,7 +469,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             version=metadata["version"],
             alias=metadata["alias"],
             runtime=service.predictor.runtime if service.predictor else None,
+{%- if cookiecutter.problem_type == "classification" %}
             classes=schema.classes,
+{%- endif %}
             metrics=metadata.get("metrics", {}),
             features=[FeatureInfo(**feature.model_dump()) for feature in schema.features],
         )

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+{%- if cookiecutter.problem_type == "classification" %}
 from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_validate
+{%- else %}
+from sklearn.base import RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, cross_validate
+{%- endif %}
 from sklearn.pipeline import Pipeline
 
 from .config import ProjectConfig
@@ -39,12 +47,29 @@ if TYPE_CHECKING:
     from .registry import Registration
 
 log = logging.getLogger(__name__)
+{%- if cookiecutter.problem_type == "classification" %}
 
-ESTIMATORS: dict[str, type[ClassifierMixin]] = {"random_forest": RandomForestClassifier}
+ESTIMATORS: dict[str, type[ClassifierMixin]] = {
+    "random_forest": RandomForestClassifier,
+    "gradient_boosting": HistGradientBoostingClassifier,
+    "linear": LogisticRegression,
+}
+{%- else %}
+
+ESTIMATORS: dict[str, type[RegressorMixin]] = {
+    "random_forest": RandomForestRegressor,
+    "gradient_boosting": HistGradientBoostingRegressor,
+    "linear": Ridge,
+}
+# Metric name -> scikit-learn scorer. Scorers are maximised, so the error metrics come
+# negated ("neg_..."); cross-validation reports them positive, as evaluate does.
+SCORING = {"rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error", "r2": "r2"}
+{%- endif %}
 MODEL_ARTIFACT = "model"
 
 
-def build_estimator(config: ProjectConfig) -> ClassifierMixin:
+def build_estimator(config: ProjectConfig) -> {{ "ClassifierMixin" if cookiecutter.problem_type == "classification" else "RegressorMixin" }}:
+    """The configured model with its hyperparameters; the seed makes runs repeatable."""
     estimator = ESTIMATORS[config.model.algorithm]
     params = config.model.hyperparameters.model_dump()
     return estimator(**params, random_state=config.training.random_state)
@@ -57,6 +82,7 @@ def build_pipeline(config: ProjectConfig, schema: DatasetSchema) -> Pipeline:
             ("model", build_estimator(config)),
         ]
     )
+{%- if cookiecutter.problem_type == "classification" %}
 
 
 def scoring(n_classes: int) -> dict[str, str]:
@@ -82,6 +108,26 @@ def cross_validate_pipeline(
         metrics[f"cv_{name}_mean"] = float(values.mean())
         metrics[f"cv_{name}_std"] = float(values.std())
     return metrics
+{%- else %}
+
+
+def cross_validate_pipeline(
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, config: ProjectConfig
+) -> dict[str, float]:
+    """Mean and spread of each metric over shuffled folds of the training split."""
+    folds = KFold(
+        n_splits=config.training.cv_folds, shuffle=True, random_state=config.training.random_state
+    )
+    scores = cross_validate(pipeline, features, target, cv=folds, scoring=SCORING)
+    metrics = {}
+    for name, scorer in SCORING.items():
+        values = scores[f"test_{name}"]
+        if scorer.startswith("neg_"):
+            values = -values
+        metrics[f"cv_{name}_mean"] = float(values.mean())
+        metrics[f"cv_{name}_std"] = float(values.std())
+    return metrics
+{%- endif %}
 
 
 def flat_params(config: ProjectConfig) -> dict[str, object]:
@@ -172,9 +218,16 @@ def run(config: ProjectConfig) -> Registration:
     registration = log_run(config, pipeline, schema, features, metrics)
     registration.save(Path(config.artifacts.registration_path))
     log.info(
+{%- if cookiecutter.problem_type == "classification" %}
         "registered %s version %s as challenger (cv roc_auc %.4f)",
         registration.model_name,
         registration.version,
         metrics["cv_roc_auc_mean"],
+{%- else %}
+        "registered %s version %s as challenger (cv rmse %.4f)",
+        registration.model_name,
+        registration.version,
+        metrics["cv_rmse_mean"],
+{%- endif %}
     )
     return registration
