@@ -30,6 +30,15 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 TOOLS = Path(sys.executable).parent  # the template's venv: uv and the validators live here
 ENGINES = ("cookiecutter", "copier")
 ANSWERS_FILE = ".copier-answers.yml"
+# Identity and an empty configuration, so git behaves the same on a bare CI machine.
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
 # Template syntax that survived rendering; GitHub Actions' own `${{ }}` is allowed.
 _LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
 # copier's wording when a `validator:` refuses an answer (copier/_user_data.py).
@@ -178,15 +187,24 @@ def tree_differences(by_cookiecutter: Path, by_copier: Path) -> list[str]:
     return differing
 
 
-def template_leftovers(project: Path) -> list[str]:
-    """Lines and paths where template syntax survived rendering."""
-    leftovers = [
+def mentions(project: Path, pattern: str | re.Pattern[str]) -> list[str]:
+    """`path:line: text` of every line (and `path <name>` of every path) matching `pattern`.
+
+    A string pattern matches in any case.
+    """
+    found = re.compile(pattern, re.IGNORECASE) if isinstance(pattern, str) else pattern
+    hits = [
         f"{name}:{number}: {line.strip()}"
         for name, text in project_texts(project).items()
         for number, line in enumerate(text.splitlines(), start=1)
-        if _LEFTOVER.search(line)
+        if found.search(line)
     ]
-    return leftovers + [f"path {name}" for name in project_files(project) if _LEFTOVER.search(name)]
+    return hits + [f"path {name}" for name in project_files(project) if found.search(name)]
+
+
+def template_leftovers(project: Path) -> list[str]:
+    """Lines and paths where template syntax survived rendering."""
+    return mentions(project, _LEFTOVER)
 
 
 def unparsable_files(project: Path) -> list[str]:

@@ -7,7 +7,6 @@ every combination is rendered, not a pairwise sample.
 
 import itertools
 import json
-import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ import pytest
 import yaml
 
 from bake import (
-    ENGINES, RenderRefused, project_files, project_texts, render, template_leftovers,
-    template_snapshot, tree_differences, unparsable_files,
+    ENGINES, RenderRefused, mentions, render, template_leftovers, template_snapshot,
+    tree_differences, unparsable_files,
 )
 
 # What each component owns, and the words that would mean a file still refers to it once it
@@ -103,18 +102,6 @@ def test_component_questions_are_the_matrix_axes() -> None:
 def owned_paths(project: Path, component: str) -> list[str]:
     """The component's paths that exist in the project."""
     return [relpath for relpath in COMPONENTS[component]["paths"] if (project / relpath).exists()]
-
-
-def mentions(project: Path, pattern: str) -> list[str]:
-    """Lines and paths of the project that match `pattern`, case-insensitively."""
-    found = re.compile(pattern, re.IGNORECASE)
-    hits = [
-        f"{name}:{number}: {line.strip()}"
-        for name, text in project_texts(project).items()
-        for number, line in enumerate(text.splitlines(), start=1)
-        if found.search(line)
-    ]
-    return hits + [f"path {name}" for name in project_files(project) if found.search(name)]
 
 
 def make_targets(project: Path) -> set[str]:

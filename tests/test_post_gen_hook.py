@@ -1,17 +1,15 @@
-"""Unit tests of hooks/post_gen_project.py's remove_* functions, on a real rendered project."""
+"""Unit tests of hooks/post_gen_project.py's remove_* functions, on a real rendered project.
+
+The rendered hook's lint check lives with the other hook in test_questions.py.
+"""
 
 import importlib.util
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import jinja2
 import pytest
-from cookiecutter.generate import generate_context
-from cookiecutter.prompt import prompt_for_config
-from cookiecutter.utils import create_env_with_context
 
 from bake import project_files, render, template_snapshot
 
@@ -103,18 +101,3 @@ def test_main_keeps_everything_when_all_on(hook: ModuleType, project: Path) -> N
         "include_airflow": True, "ci": "github",
     }
     assert removed_by(project, lambda root: hook.main(root, answers)) == set()
-
-
-def test_rendered_hook_is_clean_python() -> None:
-    """Render the hook as cookiecutter does (hooks.run_script_with_context), then lint it."""
-    context = generate_context(context_file=template_snapshot() / "cookiecutter.json")
-    context["cookiecutter"] = prompt_for_config(context, no_input=True)
-    hook = (template_snapshot() / HOOK).read_text()
-    source = create_env_with_context(context).from_string(hook).render(**context)
-    compile(source, HOOK, "exec")
-    assert "sys.exit(main(Path.cwd(), {" in source
-    lint = subprocess.run(
-        [sys.executable, "-m", "flake8", "--max-line-length", "100", "-"],
-        input=source, capture_output=True, text=True,
-    )
-    assert lint.returncode == 0, lint.stdout

@@ -151,13 +151,15 @@ def test_reserved_names_cover_generated_dependencies(tmp_path: Path) -> None:
     assert names - set(reserved_names()[DEPENDENCY]) == set()
 
 
-def test_rendered_hook_is_clean_python() -> None:
+@pytest.mark.parametrize("hook", [HOOK, "hooks/post_gen_project.py"])
+def test_rendered_hook_is_clean_python(hook: str) -> None:
     """Render the hook as cookiecutter does (hooks.run_script_with_context), then lint it."""
     context = generate_context(context_file=template_snapshot() / "cookiecutter.json")
     context["cookiecutter"] = prompt_for_config(context, no_input=True)
-    hook = (template_snapshot() / HOOK).read_text()
-    source = create_env_with_context(context).from_string(hook).render(**context)
-    compile(source, HOOK, "exec")
+    text = (template_snapshot() / hook).read_text()
+    source = create_env_with_context(context).from_string(text).render(**context)
+    compile(source, hook, "exec")
+    assert "sys.exit(main(" in source, "the rendered hook must act, not only define"
     lint = subprocess.run(
         [sys.executable, "-m", "flake8", "--max-line-length", "100", "-"],
         input=source, capture_output=True, text=True,

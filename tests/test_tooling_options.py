@@ -25,7 +25,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from bake import (
-    ENGINES, capture, dev_tool, project_files, project_texts, render, template_snapshot,
+    ENGINES, capture, dev_tool, mentions, render, template_snapshot,
     tree_differences,
 )
 
@@ -68,18 +68,6 @@ def projects(combo: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         engine: render(engine, tmp_path_factory.mktemp(f"{engine}-{combo}"), **COMBOS[combo])
         for engine in ENGINES
     }
-
-
-def mentions(project: Path, pattern: str) -> list[str]:
-    """`path:line: text` of every line (and every path) matching `pattern`, any case."""
-    found = re.compile(pattern, re.IGNORECASE)
-    hits = [
-        f"{name}:{number}: {line.strip()}"
-        for name, text in project_texts(project).items()
-        for number, line in enumerate(text.splitlines(), start=1)
-        if found.search(line)
-    ]
-    return hits + [f"path {name}" for name in project_files(project) if found.search(name)]
 
 
 def files_mentioning(project: Path, pattern: str) -> set[str]:

@@ -7,17 +7,8 @@ from pathlib import Path
 import copier
 import yaml
 
-from bake import ANSWERS_FILE, copy_template
+from bake import ANSWERS_FILE, GIT_ENV, copy_template
 
-# Identity and an empty configuration, so git behaves the same on a bare CI machine.
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 TEMPLATE_LINE = "# Added by template v0.2.0.\n"
 USER_LINES = "\n[tool.coverage.run]\nbranch = true\n"
 

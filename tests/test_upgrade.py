@@ -36,17 +36,8 @@ import yaml
 from cookiecutter.main import cookiecutter
 from packaging.version import InvalidVersion, Version
 
-from bake import ANSWERS_FILE, TEMPLATE_DIR, capture, copy_template, dev_tool
+from bake import ANSWERS_FILE, GIT_ENV, TEMPLATE_DIR, capture, copy_template, dev_tool
 
-# Identity and an empty configuration, so git behaves the same on a bare CI machine.
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Template Tests",
-    "GIT_AUTHOR_EMAIL": "template-tests@example.com",
-    "GIT_COMMITTER_NAME": "Template Tests",
-    "GIT_COMMITTER_EMAIL": "template-tests@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 # The repository whose release tags the tests upgrade from.
 RELEASES_FROM = TEMPLATE_DIR
 CONFLICT_START, CONFLICT_END = "<<<<<<< before updating", ">>>>>>> after updating"
