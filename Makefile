@@ -49,9 +49,11 @@ docs: venv
 		|| { printf '%s\n' "$$out" >&2; exit 1; }
 	@echo "docs: build/site/index.html"
 
-# The fast tier runs in parallel, a module per worker; the end-to-end tier runs serially
-# because its projects are session fixtures shared by several modules.
-FAST_TIER := -m "not e2e" -n auto --dist loadfile
+# The fast tier runs in parallel, a module per worker, one worker more than there are cores
+# (its tests wait on linters and validators in subprocesses); the end-to-end tier runs
+# serially because its projects are session fixtures shared by several modules.
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+FAST_TIER := -m "not e2e" -n $(WORKERS) --dist loadfile
 
 test: lint tools docs
 	$(BIN)/python -m pytest $(FAST_TIER)

@@ -39,6 +39,7 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
     "GIT_CONFIG_NOSYSTEM": "1",
 }
+_MAKE_VARIABLES = {"MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES"}
 # Template syntax that survived rendering; GitHub Actions' own `${{ }}` is allowed.
 _LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
 # copier's wording when a `validator:` refuses an answer (copier/_user_data.py).
@@ -231,7 +232,7 @@ def project_env(venv: Path) -> dict[str, str]:
     tools = Path(sys.executable).parent
     env = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in outside_make().items()
         if not key.startswith(("VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING"))
     }
     env.update(
@@ -256,8 +257,18 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
         process.wait()
 
 
+def outside_make() -> dict[str, str]:
+    """This process's environment minus what an enclosing `make test` exports.
+
+    A `make` started with MAKELEVEL set prints "Entering directory" lines, and MAKEFLAGS
+    would pass the outer make's options on: commands under test must see neither.
+    """
+    return {key: value for key, value in os.environ.items() if key not in _MAKE_VARIABLES}
+
+
 def capture(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a validator, keeping its output for the assertion that checks its exit code."""
+    kwargs.setdefault("env", outside_make())
     return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 

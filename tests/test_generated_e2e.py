@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
-from mlflow import MlflowClient
 
 from conftest import run
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 pytestmark = pytest.mark.e2e
 
@@ -32,6 +35,8 @@ WORSE_MODEL = {
 
 @pytest.fixture(scope="module")
 def client(project: Path) -> MlflowClient:
+    from mlflow import MlflowClient  # imported when used: e2e modules are collected always
+
     return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
 

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -81,6 +80,8 @@ def running(command: str, cwd: Path, env: dict[str, str], ready_url: str) -> Ite
 
 @pytest.fixture(scope="module")
 def held_out(project: Path) -> tuple[list[dict[str, Any]], list[Any]]:
+    import pandas as pd  # imported when used: e2e modules are collected in every run
+
     config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
     test = pd.read_csv(project / "data" / "processed" / "test.csv")
     target = config["data"]["target"]
@@ -191,6 +192,8 @@ def test_mlflow_models_serve_answers_like_the_service(
         f"--env-manager local --host 127.0.0.1 --port {port}"
     )
     with running(command, project, env, f"http://127.0.0.1:{port}/ping"):
+        import pandas as pd
+
         frame = pd.DataFrame.from_records(records[:10])
         status, body = call(
             f"http://127.0.0.1:{port}/invocations",

@@ -1,10 +1,17 @@
-"""Fast tier: both engines render the same, well-formed project for a spread of answers."""
+"""Fast tier: both engines render the same, well-formed project over the option matrix.
+
+The variants are a pairwise covering set of every choice question (tests/matrix.py: every
+pair of answers some supported combination allows is rendered at least once; its first row
+is the defaults), plus one set of unusual free-text answers. Each variant is rendered by
+both engines; once the trees are shown identical, the remaining checks read one of them.
+"""
 
 import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -13,21 +20,12 @@ from bake import (
     ANSWERS_FILE, ENGINES, project_files, project_texts, render, template_leftovers,
     template_snapshot, tree_differences, unparsable_files,
 )
+from matrix import choice_questions, pairs, pairwise_rows, required_pairs
 
-# Every python_version, license, problem_type, model, linter and dependency_manager appears
-# at least once, and every pair of linter and dependency_manager (tests/test_tooling_options.py
-# goes further).
-VARIANTS = {
-    "defaults": {},
-    "py312-apache-ruff-boosting": {
-        "python_version": "3.12", "license": "Apache-2.0", "linter": "ruff",
-        "model": "gradient_boosting",
-    },
-    "py313-bsd-ruff-pip-linear": {
-        "python_version": "3.13", "license": "BSD-3-Clause", "linter": "ruff",
-        "dependency_manager": "pip", "model": "linear",
-    },
-    "unusual-proprietary-pip": {
+PAIRWISE = pairwise_rows()
+VARIANTS: dict[str, dict[str, Any]] = {
+    **{f"pairwise-{number:02d}": row for number, row in enumerate(PAIRWISE, start=1)},
+    "unusual-text": {
         "project_name": "Churn Model 2",
         "package_name": "churn_model2",
         "author_name": "Zoë O'Brien",
@@ -35,8 +33,6 @@ VARIANTS = {
         "license": "Proprietary",
         "dependency_manager": "pip",
     },
-    "regression-random-forest": {"problem_type": "regression"},
-    "regression-linear-ruff": {"problem_type": "regression", "model": "linear", "linter": "ruff"},
 }
 # The command each `linter` answer's project lints itself with, run from the project so that
 # the linter reads the project's own configuration (.flake8 or pyproject.toml).
@@ -46,8 +42,18 @@ LINTERS = {
 }
 
 
+def test_pairwise_set_covers_every_allowed_pair() -> None:
+    """Checked against the full product, so a wrong generator cannot pass unnoticed."""
+    questions = choice_questions()
+    covered = set().union(*(pairs(row) for row in PAIRWISE))
+    assert required_pairs() - covered == set()
+    assert PAIRWISE[0] == {name: choices[0] for name, choices in questions.items()}
+    license_by_model = len(questions["license"]) * len(questions["model"])
+    assert license_by_model <= len(PAIRWISE) <= license_by_model + 3, "close to the minimum"
+
+
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
-def answers(request: pytest.FixtureRequest) -> dict[str, str]:
+def answers(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The variant's answers, with the defaults of the tooling questions filled in."""
     return {"linter": "flake8", "dependency_manager": "uv", **VARIANTS[request.param]}
 
@@ -66,39 +72,39 @@ def test_engines_render_identical_trees(projects: dict[str, Path]) -> None:
     assert tree_differences(projects["cookiecutter"], projects["copier"]) == []
 
 
-def test_copier_answers_file_records_the_questions_only(projects: dict[str, Path]) -> None:
-    """Hidden values (copyright_year, the cookiecutter mapping) stay out of the answers."""
-    answers = yaml.safe_load((projects["copier"] / ANSWERS_FILE).read_text())
+def test_copier_answers_file_records_the_questions_only(
+    projects: dict[str, Path], answers: dict[str, Any]
+) -> None:
+    """Hidden values (copyright_year, the cookiecutter mapping) stay out of the answers, and
+    `cloud` is only asked, so only recorded, with Terraform."""
+    recorded = yaml.safe_load((projects["copier"] / ANSWERS_FILE).read_text())
     questions = [
         name for name in json.loads((template_snapshot() / "cookiecutter.json").read_text())
         if not name.startswith("_")
+        and (name != "cloud" or answers.get("include_terraform", True))
     ]
-    assert sorted(answers) == sorted([*questions, "_src_path"])
+    assert sorted(recorded) == sorted([*questions, "_src_path"])
+    asked = {name: value for name, value in answers.items() if name in questions}
+    assert {name: recorded[name] for name in asked} == asked
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_no_template_syntax_left(projects: dict[str, Path], engine: str) -> None:
-    assert template_leftovers(projects[engine]) == []
+def test_no_template_syntax_left(projects: dict[str, Path]) -> None:
+    assert template_leftovers(projects["cookiecutter"]) == []
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_data_files_parse(projects: dict[str, Path], engine: str) -> None:
-    assert unparsable_files(projects[engine]) == []
+def test_data_files_parse(projects: dict[str, Path]) -> None:
+    assert unparsable_files(projects["cookiecutter"]) == []
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_python_files_compile(projects: dict[str, Path], engine: str) -> None:
-    for name, text in project_texts(projects[engine]).items():
+def test_python_files_compile(projects: dict[str, Path]) -> None:
+    for name, text in project_texts(projects["cookiecutter"]).items():
         if name.endswith(".py"):
             compile(text, name, "exec")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_chosen_linter_passes(
-    projects: dict[str, Path], answers: dict[str, str], engine: str
-) -> None:
+def test_chosen_linter_passes(projects: dict[str, Path], answers: dict[str, Any]) -> None:
     lint = subprocess.run(
-        LINTERS[answers["linter"]], cwd=projects[engine], capture_output=True, text=True
+        LINTERS[answers["linter"]], cwd=projects["cookiecutter"], capture_output=True, text=True
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
@@ -113,7 +119,7 @@ def dry_run_install(project: Path, tools: Path) -> str:
 
 @pytest.mark.parametrize("uv_on_path", [True, False], ids=["uv-on-path", "no-uv-on-path"])
 def test_install_uses_the_chosen_dependency_manager(
-    projects: dict[str, Path], answers: dict[str, str], uv_on_path: bool, tmp_path: Path
+    projects: dict[str, Path], answers: dict[str, Any], uv_on_path: bool, tmp_path: Path
 ) -> None:
     """`make -n install` shows the commands the generated Makefile would run.
 

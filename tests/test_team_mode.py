@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow import MlflowClient
 
 from test_generated_service import free_port, running
 
@@ -83,6 +82,8 @@ def test_pipeline_tracks_registers_and_promotes_on_a_tracking_server(
         sh([f"{shared_env['VENV']}/bin/dvc", "repro", "--force"], copy, env, timeout=600)
 
         config = config_of(copy)["mlflow"]
+        from mlflow import MlflowClient  # imported when used: collected in every run
+
         client = MlflowClient(tracking_uri=server)
         experiment = client.get_experiment_by_name(config["experiment_name"])
         assert experiment is not None, "no experiment on the tracking server"

@@ -25,7 +25,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from bake import (
-    ENGINES, capture, dev_tool, mentions, render, template_snapshot,
+    ENGINES, GIT_ENV, capture, dev_tool, mentions, outside_make, render, template_snapshot,
     tree_differences,
 )
 
@@ -258,14 +258,8 @@ def test_reserved_names_cover_tooling_dependencies(tmp_path: Path) -> None:
 
 
 def git_env(home: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
-    env.update(
-        PRE_COMMIT_HOME=str(home / "pre-commit"),
-        GIT_AUTHOR_NAME="Tooling Test", GIT_AUTHOR_EMAIL="tooling@example.com",
-        GIT_COMMITTER_NAME="Tooling Test", GIT_COMMITTER_EMAIL="tooling@example.com",
-        GIT_CONFIG_GLOBAL=os.devnull,
-    )
-    return env
+    env = {key: value for key, value in outside_make().items() if not key.startswith("GIT_")}
+    return {**env, **GIT_ENV, "PRE_COMMIT_HOME": str(home / "pre-commit")}
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +304,7 @@ def test_make_install_bootstraps_uv_without_uv_on_path(tmp_path: Path) -> None:
     """
     project = render("copier", tmp_path, dependency_manager="uv")
     env = {
-        key: value for key, value in os.environ.items()
+        key: value for key, value in outside_make().items()
         if not key.startswith(("VIRTUAL_ENV", "PYTHON")) and key != "UV"
     }
     env["PATH"] = path_without_uv()

@@ -291,6 +291,7 @@ def keep_after_updating(text: str) -> str:
     return "".join(kept)
 
 
+@pytest.mark.e2e  # installs the hook's environment from PyPI
 def test_overlapping_edit_conflicts_inline_and_pre_commit_refuses_it(
     template: UpgradeTemplate, renders: tuple[Path, Path], tmp_path: Path
 ) -> None:
