@@ -13,11 +13,13 @@ What the upgrade path promises to a team whose project came from the last releas
 - `copier recopy` keeps the recorded answers, non-default ones included, and gives exactly
   the files of a fresh copy with those answers.
 
-"The previous release" is the newest PEP 440 tag `vX.Y.Z` of this repository that is an
-ancestor of HEAD, leaving out a tag on HEAD itself (on a release commit the interesting
-upgrade is from the release before). The tests build a throwaway template repository
-whose history is that release plus, on top, one commit holding the working tree as git
-would commit it, so uncommitted template work is what the projects are updated to.
+"The previous release" comes from `tests/releases/`: each release is kept there as a git
+bundle (`vX.Y.Z.bundle`, PEP 440, the tag and its history), so the tests need neither the
+tags nor the history of the clone they run in (CI clones have neither). The tests build a
+throwaway template repository holding every archived release plus, on top, one commit
+with the working tree as git would commit it, so uncommitted template work is what the
+projects are updated to; they upgrade from the newest release whose template differs from
+the working tree's (right after a release, that is the release before).
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ from packaging.version import InvalidVersion, Version
 
 from bake import ANSWERS_FILE, GIT_ENV, TEMPLATE_DIR, capture, copy_template, dev_tool
 
-# The repository whose release tags the tests upgrade from.
-RELEASES_FROM = TEMPLATE_DIR
+# Every release of the template as a git bundle: the upgrade tests start from these.
+RELEASES_DIR = Path(__file__).parent / "releases"
+# What both engines render a project from: a release differs from HEAD only through these.
+RENDERED_FROM = ("cookiecutter.json", "copier.yml", "hooks", "{{cookiecutter.project_slug}}")
 CONFLICT_START, CONFLICT_END = "<<<<<<< before updating", ">>>>>>> after updating"
 
 # The team's edits to a project generated from the previous release, each a function of
@@ -97,46 +101,79 @@ def commit_all(repo: Path, message: str) -> None:
     git(repo, "commit", "--quiet", "--message", message)
 
 
-def previous_release(repo: Path = RELEASES_FROM) -> str:
-    """The newest release tag (`vX.Y.Z`, PEP 440, no pre-release) before HEAD in `repo`."""
-    listed = git(repo, "tag", "--list", "v*", "--merged", "HEAD", "--no-contains", "HEAD")
-    releases = {}
-    for tag in listed.split():
+def release_bundles(folder: Path = RELEASES_DIR) -> dict[str, Path]:
+    """Each archived release's tag and bundle, oldest first (a bundle may build on older ones)."""
+    bundles = {}
+    for bundle in folder.glob("v*.bundle"):
         try:
-            version = Version(tag)
+            version = Version(bundle.stem)
         except InvalidVersion:
-            continue
-        if not version.is_prerelease:
-            releases[version] = tag
-    if not releases:
-        pytest.fail(
-            f"no release tag vX.Y.Z before HEAD in {repo}: the upgrade tests update projects "
-            "from the previous release. Tag it (`git tag v0.1.0 46429d1`), or fetch the tags "
-            "(`git fetch --tags`; shallow clones have none)."
-        )
-    return releases[max(releases)]
+            pytest.fail(f"{bundle.name}: a release bundle is named after its PEP 440 tag")
+        if version.is_prerelease:
+            pytest.fail(f"{bundle.name}: only releases are archived, not pre-releases")
+        bundles[version] = bundle
+    if not bundles:
+        pytest.fail(f"no release bundle vX.Y.Z.bundle in {folder}: see docs/development.md")
+    return {bundles[version].stem: bundles[version] for version in sorted(bundles)}
+
+
+def fetch_releases(repo: Path) -> list[str]:
+    """Fetch every archived release's tag into `repo`; returns the tags, oldest first."""
+    for tag, bundle in release_bundles().items():
+        git(repo, "fetch", "--quiet", "--no-tags", str(bundle), f"refs/tags/{tag}:refs/tags/{tag}")
+    return list(release_bundles())
+
+
+def previous_release(repo: Path, releases: list[str]) -> str:
+    """The newest release in `repo` whose template differs from HEAD's."""
+    for tag in reversed(releases):
+        if git(repo, "diff", "--name-only", tag, "HEAD", "--", *RENDERED_FROM):
+            return tag
+    pytest.fail(f"the template is the same as in every release in {RELEASES_DIR}")
 
 
 @dataclass(frozen=True)
 class UpgradeTemplate:
-    path: Path  # a git repository: `release` and, on top, the working tree as HEAD
-    release: str
+    path: Path  # a git repository: every release and, on top, the working tree as HEAD
+    release: str  # the release the projects are upgraded from
     head: str  # the working tree's commit
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> UpgradeTemplate:
-    release = previous_release()
     path = tmp_path_factory.mktemp("upgrade") / "template"
     path.mkdir()
     git(path, "init", "--quiet")
-    git(path, "fetch", "--quiet", "--no-tags", str(RELEASES_FROM),
-        f"refs/tags/{release}:refs/tags/{release}")
-    git(path, "checkout", "--quiet", "-B", "main", release)
+    releases = fetch_releases(path)
+    git(path, "checkout", "--quiet", "-B", "main", releases[-1])
     git(path, "rm", "-r", "--quiet", ".")  # so files deleted since the release stay deleted
     copy_template(path)
-    commit_all(path, "The working tree")
-    return UpgradeTemplate(path, release, git(path, "rev-parse", "HEAD"))
+    git(path, "add", "--all")
+    git(path, "commit", "--quiet", "--allow-empty", "--message", "The working tree")
+    return UpgradeTemplate(path, previous_release(path, releases), git(path, "rev-parse", "HEAD"))
+
+
+def test_release_bundles_are_this_repositorys_release_tags(tmp_path: Path) -> None:
+    """Each bundle is complete and holds its own tag; the tags of this clone, where it has
+    any, each have a bundle with the same commit (a release is archived when tagged)."""
+    bundles = release_bundles()
+    for tag, bundle in bundles.items():
+        refs = [line.split()[1] for line in git(tmp_path, "bundle", "list-heads", str(bundle))
+                .splitlines()]
+        assert refs == [f"refs/tags/{tag}"], f"{bundle.name} holds {refs}"
+    repo = tmp_path / "releases"
+    repo.mkdir()
+    git(repo, "init", "--quiet")
+    fetch_releases(repo)  # git checks every object, and refuses a missing prerequisite
+    for tag in git(TEMPLATE_DIR, "tag", "--list", "v*").split():
+        try:
+            if Version(tag).is_prerelease:
+                continue
+        except InvalidVersion:
+            continue
+        assert tag in bundles, f"release {tag} has no bundle in {RELEASES_DIR}: see Releasing"
+        assert (git(TEMPLATE_DIR, "rev-parse", f"{tag}^{{commit}}")
+                == git(repo, "rev-parse", f"{tag}^{{commit}}")), f"{tag}: bundle and tag differ"
 
 
 def copier_copy(template: UpgradeTemplate, dest: Path, ref: str, **answers: object) -> Path:
