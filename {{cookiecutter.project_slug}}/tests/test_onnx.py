@@ -27,26 +27,6 @@ def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out
     np.testing.assert_array_equal(
         np.array(sklearn.classes)[served.argmax(axis=1)], fitted_pipeline.predict(features)
     )
-
-
-def test_onnx_handles_categorical_features(config) -> None:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "tenure": rng.normal(30, 10, 300),
-            "plan": rng.choice(["basic", "plus", "pro", None], 300),
-            "label": rng.integers(0, 2, 300),
-        }
-    )
-    schema = infer_schema(frame, "label")
-    features = to_features(frame, schema)
-    pipeline = build_pipeline(config, schema).fit(features, frame["label"])
-    records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
-    expected = SklearnPredictor(pipeline, schema).predict_proba(records)
-    onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
-    assert not onnx.matrix, "categories need one string input per column"
-    served = onnx.predict_proba(records)
-    np.testing.assert_allclose(served, expected, atol=ONNX_TOLERANCE)
 {%- else %}
 
 
@@ -62,6 +42,8 @@ def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out
     np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE)
     np.testing.assert_allclose(expected, fitted_pipeline.predict(features))
 
+{%- endif %}
+
 
 def test_onnx_handles_categorical_features(config) -> None:
     rng = np.random.default_rng(1)
@@ -69,16 +51,16 @@ def test_onnx_handles_categorical_features(config) -> None:
         {
             "tenure": rng.normal(30, 10, 300),
             "plan": rng.choice(["basic", "plus", "pro", None], 300),
-            "spend": rng.normal(100, 20, 300),
+            "target": {{ "rng.integers(0, 2, 300)" if cookiecutter.problem_type == "classification" else "rng.normal(100, 20, 300)" }},
         }
     )
-    schema = infer_schema(frame, "spend")
+    schema = infer_schema(frame, "target")
     features = to_features(frame, schema)
-    pipeline = build_pipeline(config, schema).fit(features, frame["spend"])
+    pipeline = build_pipeline(config, schema).fit(features, frame["target"])
     records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
-    expected = SklearnPredictor(pipeline, schema).predict(records)
+{%- set predict = "predict_proba" if cookiecutter.problem_type == "classification" else "predict" %}
+    expected = SklearnPredictor(pipeline, schema).{{ predict }}(records)
     onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
     assert not onnx.matrix, "categories need one string input per column"
-    served = onnx.predict(records)
-    np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE)
-{%- endif %}
+    served = onnx.{{ predict }}(records)
+    np.testing.assert_allclose(served, expected, {{ "atol" if cookiecutter.problem_type == "classification" else "rtol" }}=ONNX_TOLERANCE)

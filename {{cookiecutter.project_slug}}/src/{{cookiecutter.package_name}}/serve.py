@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
-{%- if cookiecutter.problem_type == "classification" %}
 
+{% if cookiecutter.problem_type == "classification" -%}
 import numpy as np
-{%- else %}
-{% endif %}
+{% endif -%}
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
