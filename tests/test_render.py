@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
 from bake import (
-    ANSWERS_FILE, ENGINES, project_files, project_texts, render, template_leftovers,
-    template_snapshot, tree_differences, unparsable_files,
+    ANSWERS_FILE, ENGINES, jinja_compiling_every_time, project_files, project_texts, render,
+    template_leftovers, template_snapshot, tree_differences, unparsable_files,
 )
 from matrix import choice_questions, pairs, pairwise_rows, required_pairs
 
@@ -156,3 +157,23 @@ def test_install_uses_the_chosen_dependency_manager(
             " --disable-pip-version-check uv",
             f"{venv}/bin/uv pip install --python {venv}/bin/python {editable}",
         ]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_compile_cache_changes_no_byte_of_a_render(engine: str, tmp_path: Path) -> None:
+    """bake caches Jinja's compile step to speed the tests up; renders must not notice."""
+    answers = {"problem_type": "regression", "model": "linear", "include_airflow": False}
+    render(engine, tmp_path / "warm", **answers)  # every source compiled and cached
+    cached = project_files(render(engine, tmp_path / "cached", **answers))
+    with jinja_compiling_every_time():
+        uncached = project_files(render(engine, tmp_path / "uncached", **answers))
+    assert cached.keys() == uncached.keys()
+    assert [name for name in cached if cached[name].read_bytes() != uncached[name].read_bytes()
+            ] == []
+
+
+def test_compile_cache_keeps_environments_with_other_settings_apart() -> None:
+    source = "{% if true %}\n  kept\n{% endif %}\n"
+    plain = jinja2.Environment().from_string(source).render()
+    trimmed = jinja2.Environment(trim_blocks=True, lstrip_blocks=True).from_string(source)
+    assert (plain, trimmed.render()) == ("\n  kept\n", "  kept\n")
