@@ -281,6 +281,15 @@ def test_triggers_and_job_graph(projects: dict[str, Path], case: str) -> None:
 
     assert set(retrain["on"]) == {"schedule", "workflow_dispatch"}
     assert retrain["jobs"]["retrain"]["if"] == "needs.drift.outputs.drift == 'true'"
+    # The pull request shows the reviewer the metrics change, written by an earlier step.
+    retrain_steps = retrain["jobs"]["retrain"]["steps"]
+    (pull_request,) = [step for step in retrain_steps
+                       if "create-pull-request@" in step.get("uses", "")]
+    body = pull_request["with"]["body-path"]
+    assert body == "${{ runner.temp }}/pull-request.md"
+    writers = [step["run"] for step in retrain_steps[:retrain_steps.index(pull_request)]
+               if '"$RUNNER_TEMP/pull-request.md"' in step.get("run", "")]
+    assert len(writers) == 1 and "dvc metrics diff --md" in writers[0]
 
 
 @pytest.mark.parametrize("case", CASES)
