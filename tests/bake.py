@@ -47,6 +47,12 @@ _LEFTOVER = re.compile(r"(?<!\$)\{\{|\{%|\bcookiecutter\b")
 _COPIER_REFUSAL = "Validation error for question"
 
 
+# How each `linter` answer's project lints itself, run from the project so the linter reads
+# the project's own settings; one `path:line:col: CODE message` line per finding.
+LINT_COMMANDS = {
+    "flake8": [sys.executable, "-m", "flake8", "."],
+    "ruff": [str(TOOLS / "ruff"), "check", "--no-cache", "--output-format", "concise", "."],
+}
 # Environment settings that change what Jinja compiles a template source into.
 _JINJA_COMPILE_SETTINGS = (
     "block_start_string", "block_end_string", "variable_start_string", "variable_end_string",

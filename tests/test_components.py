@@ -18,6 +18,7 @@ from bake import (
     ENGINES, RenderRefused, mentions, render, template_leftovers, template_snapshot,
     tree_differences, unparsable_files,
 )
+from matrix import supported
 
 # What each component owns, and the words that would mean a file still refers to it once it
 # is off. Paths are relative to the project; a folder stands for everything inside it.
@@ -55,11 +56,6 @@ COMPONENTS: dict[str, dict[str, Any]] = {
 }
 # Provider source each `cloud` choice pins in terraform/versions.tf.
 CLOUD_PROVIDERS = {"aws": "hashicorp/aws"}
-
-
-def supported(answers: dict[str, Any]) -> bool:
-    """The one rule: Kubernetes deploys the container image."""
-    return answers["include_docker"] or not answers["include_k8s"]
 
 
 def combination_id(answers: dict[str, Any]) -> str:

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 from bake import (
-    ANSWERS_FILE, ENGINES, jinja_compiling_every_time, project_files, project_texts, render,
-    template_leftovers, template_snapshot, tree_differences, unparsable_files,
+    ANSWERS_FILE, ENGINES, LINT_COMMANDS, capture, jinja_compiling_every_time, project_files,
+    project_texts, render, template_leftovers, template_snapshot, tree_differences,
+    unparsable_files,
 )
 from matrix import choice_questions, pairs, pairwise_rows, required_pairs
 
@@ -34,12 +35,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "license": "Proprietary",
         "dependency_manager": "pip",
     },
-}
-# The command each `linter` answer's project lints itself with, run from the project so that
-# the linter reads the project's own configuration (.flake8 or pyproject.toml).
-LINTERS = {
-    "flake8": [sys.executable, "-m", "flake8", "."],
-    "ruff": [str(Path(sys.executable).parent / "ruff"), "check", "--no-cache", "."],
 }
 
 
@@ -104,9 +99,7 @@ def test_python_files_compile(projects: dict[str, Path]) -> None:
 
 
 def test_chosen_linter_passes(projects: dict[str, Path], answers: dict[str, Any]) -> None:
-    lint = subprocess.run(
-        LINTERS[answers["linter"]], cwd=projects["cookiecutter"], capture_output=True, text=True
-    )
+    lint = capture(LINT_COMMANDS[answers["linter"]], cwd=projects["cookiecutter"])
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 

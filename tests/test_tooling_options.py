@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -25,8 +24,8 @@ import yaml
 from packaging.requirements import Requirement
 
 from bake import (
-    ENGINES, GIT_ENV, capture, dev_tool, mentions, outside_make, render, template_snapshot,
-    tree_differences,
+    ENGINES, GIT_ENV, LINT_COMMANDS, capture, dev_tool, mentions, outside_make, render,
+    template_snapshot, tree_differences,
 )
 
 LINTERS = ("flake8", "ruff")
@@ -34,13 +33,6 @@ MANAGERS = ("uv", "pip")
 COMBOS = {
     f"{linter}-{manager}": {"linter": linter, "dependency_manager": manager}
     for linter in LINTERS for manager in MANAGERS
-}
-# How each linter is run over a project, from the project (so it reads the project's own
-# configuration), printing one `path:line:col: CODE message` line per finding.
-LINT_COMMANDS = {
-    "flake8": [sys.executable, "-m", "flake8", "."],
-    "ruff": [str(Path(sys.executable).parent / "ruff"), "check", "--no-cache",
-             "--output-format", "concise", "."],
 }
 FINDING = re.compile(r"^\.?/?(?P<path>[^:\s]+):(?P<line>\d+):\d+: (?P<code>[A-Z]+\d+)", re.M)
 # Lint findings in one file: an unused import (F401), trailing whitespace (W291), a line over

@@ -10,7 +10,9 @@ from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredi
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
 from conftest import ONNX_TOLERANCE
-{%- if cookiecutter.problem_type == "classification" %}
+{%- set classification = cookiecutter.problem_type == "classification" %}
+{%- set predict = "predict_proba" if classification else "predict" %}
+{%- set tolerance = "atol" if classification else "rtol" %}
 
 
 def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out) -> None:
@@ -18,30 +20,20 @@ def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out
     records = features.to_dict(orient="records")
     sklearn = SklearnPredictor(fitted_pipeline, schema)
     onnx = OnnxPredictor(to_onnx(fitted_pipeline, schema), schema)
-    expected = sklearn.predict_proba(records)
-    served = onnx.predict_proba(records)
-    assert onnx.classes == sklearn.classes
+    expected = sklearn.{{ predict }}(records)
+    served = onnx.{{ predict }}(records)
     assert onnx.matrix, "an all-numeric model takes one feature matrix"
+{%- if classification %}
+    assert onnx.classes == sklearn.classes
     np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
     np.testing.assert_allclose(served, expected, atol=ONNX_TOLERANCE)
     np.testing.assert_array_equal(
         np.array(sklearn.classes)[served.argmax(axis=1)], fitted_pipeline.predict(features)
     )
 {%- else %}
-
-
-def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out) -> None:
-    features, _ = held_out
-    records = features.to_dict(orient="records")
-    sklearn = SklearnPredictor(fitted_pipeline, schema)
-    onnx = OnnxPredictor(to_onnx(fitted_pipeline, schema), schema)
-    expected = sklearn.predict(records)
-    served = onnx.predict(records)
-    assert onnx.matrix, "an all-numeric model takes one feature matrix"
     assert served.shape == (len(records),)
     np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE)
     np.testing.assert_allclose(expected, fitted_pipeline.predict(features))
-
 {%- endif %}
 
 
@@ -51,16 +43,15 @@ def test_onnx_handles_categorical_features(config) -> None:
         {
             "tenure": rng.normal(30, 10, 300),
             "plan": rng.choice(["basic", "plus", "pro", None], 300),
-            "target": {{ "rng.integers(0, 2, 300)" if cookiecutter.problem_type == "classification" else "rng.normal(100, 20, 300)" }},
+            "target": {{ "rng.integers(0, 2, 300)" if classification else "rng.normal(100, 20, 300)" }},
         }
     )
     schema = infer_schema(frame, "target")
     features = to_features(frame, schema)
     pipeline = build_pipeline(config, schema).fit(features, frame["target"])
     records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
-{%- set predict = "predict_proba" if cookiecutter.problem_type == "classification" else "predict" %}
     expected = SklearnPredictor(pipeline, schema).{{ predict }}(records)
     onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
     assert not onnx.matrix, "categories need one string input per column"
     served = onnx.{{ predict }}(records)
-    np.testing.assert_allclose(served, expected, {{ "atol" if cookiecutter.problem_type == "classification" else "rtol" }}=ONNX_TOLERANCE)
+    np.testing.assert_allclose(served, expected, {{ tolerance }}=ONNX_TOLERANCE)
