@@ -28,7 +28,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --group dev
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --group dev
 	@touch $@
 
 # Debian's prometheus package brings promtool, which checks the generated monitoring

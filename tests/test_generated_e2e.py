@@ -23,13 +23,11 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 CONFIG = "config/model_config.yaml"
-# A deliberately weaker model that still passes a lowered quality gate, so that the
-# promote stage really runs and has to decide.
+# A deliberately weaker model (a single stump) that still beats the feature-blind baseline,
+# so it passes the default gate and the promote stage really runs and has to decide.
 WORSE_MODEL = {
     "model.hyperparameters.n_estimators": 1,
     "model.hyperparameters.max_depth": 1,
-    "evaluation.thresholds.accuracy": 0.5,
-    "evaluation.thresholds.roc_auc": 0.5,
 }
 
 
@@ -60,13 +58,52 @@ def test_pipeline_is_up_to_date_after_repro(project: Path, shared_env: dict[str,
         assert (project / gitignore).is_file(), f"DVC did not write {gitignore}"
 
 
-def test_metrics_meet_configured_thresholds(project: Path) -> None:
-    thresholds = config_of(project)["evaluation"]["thresholds"]
+def stale_stages(project: Path, env: dict[str, str]) -> set[str]:
+    """The stages `dvc status` reports as changed (its JSON output)."""
+    return set(json.loads(run("dvc status --json", project, env).stdout))
+
+
+def test_dvc_sees_changes_to_code_and_source_files(
+    project: Path, shared_env: dict[str, str]
+) -> None:
+    """Every stage depends on the package it runs, the data stage on data/external/: an
+    edited helper module or source file makes `dvc status` report the stages stale."""
+    package = next((project / "src").iterdir())
+    module = package / "schema.py"  # imported by every stage, named in no stage's cmd
+    original = module.read_text()
+    module.write_text(original + "\n# an edit\n")
+    try:
+        assert stale_stages(project, shared_env) == {
+            "data", "prepare", "train", "evaluate", "promote", "export",
+        }
+    finally:
+        module.write_text(original)
+    source = project / "data" / "external" / "customers.csv"
+    source.write_text("a,b\n1,2\n")
+    try:
+        assert stale_stages(project, shared_env) == {"data"}
+    finally:
+        source.unlink()
+    assert stale_stages(project, shared_env) == set()
+
+
+def test_metrics_pass_the_gate_against_the_baseline(project: Path) -> None:
+    """The default gate: the model beats the feature-blind baseline by min_improvement."""
+    evaluation = config_of(project)["evaluation"]
     metrics = json.loads((project / "metrics" / "evaluate.json").read_text())
-    for name, minimum in thresholds.items():
+    primary = evaluation["primary_metric"]
+    baseline = metrics[f"baseline_{primary}"]
+    assert baseline == pytest.approx(0.5)  # the roc_auc of predicting class shares
+    skill = (metrics[primary] - baseline) / (1 - baseline)
+    assert metrics["improvement"] == pytest.approx(skill)
+    assert metrics["improvement"] >= evaluation["min_improvement"]
+    for name, minimum in evaluation["thresholds"].items():
         assert metrics[name] >= minimum, name
     cv = json.loads((project / "metrics" / "train.json").read_text())
     assert 0.5 < cv["cv_roc_auc_mean"] <= 1.0
+    data = json.loads((project / "metrics" / "data.json").read_text())
+    assert data["positive_class"] == 0  # breast cancer: malignant (0) is the minority
+    assert data["rows_train"] + data["rows_test"] == data["rows_raw"] == 569
 
 
 def test_run_is_logged_with_params_and_metrics(project: Path, client: MlflowClient) -> None:
@@ -106,6 +143,7 @@ def test_worse_experiment_does_not_move_the_champion(
     assert promotion["promoted"] is False
     assert promotion["challenger_version"] == "2"
     assert promotion["challenger_score"] < promotion["previous_champion_score"]
+    assert promotion["reason"] == "does not beat the champion"
     name = config_of(project)["mlflow"]["registered_model_name"]
     assert str(client.get_model_version_by_alias(name, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"

@@ -52,9 +52,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Held-out metrics whose threshold is a maximum (errors); every other threshold is a minimum.
 MAXIMA = {"rmse", "mae"}
-# What the evaluate stage writes, by problem_type.
+# What the evaluate stage writes, by problem_type: the model's metrics (the baseline's too,
+# prefixed `baseline_`, and the improvement), and the plots.
 EVALUATION = {
-    "classification": ({"accuracy", "precision", "recall", "f1", "roc_auc"},
+    "classification": ({"accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
+                        "average_precision"},
                        {"roc.csv", "confusion_matrix.csv"}),
     "regression": ({"rmse", "mae", "r2"}, {"predictions.csv", "residuals.csv"}),
 }
@@ -102,12 +104,14 @@ def test_pipeline_solved_the_chosen_problem(variant: tuple[Path, dict[str, Any]]
     project, answers = variant
     problem_type = answers.get("problem_type", "classification")
     metric_names, plot_files = EVALUATION[problem_type]
+    config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
     metrics = json.loads((project / "metrics" / "evaluate.json").read_text())
-    assert set(metrics) == metric_names
+    baseline = {f"baseline_{name}" for name in metric_names}
+    assert set(metrics) == metric_names | baseline | {"improvement"}
+    assert metrics["improvement"] >= config["evaluation"]["min_improvement"]
     assert {path.name for path in (project / "plots").iterdir()} == plot_files
     schema = json.loads((project / "models" / "serving" / "schema.json").read_text())
     assert ("classes" in schema) == (problem_type == "classification")
-    config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
     expected_source = {"classification": "sklearn:breast_cancer", "regression": "sklearn:diabetes"}
     assert config["data"]["source"] == expected_source[problem_type]
 

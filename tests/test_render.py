@@ -141,14 +141,14 @@ def test_install_uses_the_chosen_dependency_manager(
     elif uv_on_path:
         assert commands == [
             f"test -x {venv}/bin/python || {tools}/uv venv --python python3 .venv-test",
-            f"{tools}/uv pip install --python {venv}/bin/python {editable}",
+            f"{tools}/uv pip install --compile-bytecode --python {venv}/bin/python {editable}",
         ]
     else:
         assert commands == [
             f"test -x {venv}/bin/python || python3 -m venv .venv-test",
             f"test -x {venv}/bin/uv || {venv}/bin/python -m pip install --quiet"
             " --disable-pip-version-check uv",
-            f"{venv}/bin/uv pip install --python {venv}/bin/python {editable}",
+            f"{venv}/bin/uv pip install --compile-bytecode --python {venv}/bin/python {editable}",
         ]
 
 

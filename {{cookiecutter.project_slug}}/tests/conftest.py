@@ -1,7 +1,10 @@
-"""Shared fixtures: the real config, the real (bundled) data, one fitted pipeline.
+"""Shared fixtures: the real config, the project's own data, one fitted pipeline.
 
-Nothing here needs the network or a tracking server: MLflow tests use a temporary
-sqlite database, and file-writing steps run inside a temporary copy of the project.
+Nothing here names a column or a class: features, types and labels come from the schema
+``prepare`` derives from whatever ``data.source`` points at, so the tests pass unchanged
+when a team switches to its own data. Nothing needs the network or a tracking server:
+MLflow tests use a temporary sqlite database, and file-writing steps run inside a
+temporary copy of the project's config and source data.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import model_io
 from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
-from {{ cookiecutter.package_name }}.data import infer_schema, load_source, split, to_features
-from {{ cookiecutter.package_name }}.schema import DatasetSchema
+from {{ cookiecutter.package_name }}.data import (
+    EXTERNAL_DIR,
+    SKLEARN_PREFIX,
+    load_source,
+    select,
+    split,
+    training_schema,
+)
+from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +47,15 @@ QUICK_SETTINGS: dict[str, dict[str, Any]] = {
 {%- endif %}
 }
 WEAK_SETTINGS: dict[str, dict[str, Any]] = {
-    "random_forest": {"n_estimators": 1, "max_depth": 1},
-    "gradient_boosting": {"max_iter": 1, "max_depth": 1},
+    # Far weaker than the configured model, yet (on data with any signal) better than the
+    # feature-blind baseline, so it passes a gate of min_improvement 0 and must lose to the
+    # champion on its own merits.
+    "random_forest": {"n_estimators": 2, "max_depth": 2},
+    "gradient_boosting": {"max_iter": 3, "max_depth": 1},
 {%- if cookiecutter.problem_type == "classification" %}
     "linear": {"C": 1e-6},
 {%- else %}
-    "linear": {"alpha": 1e6},  # shrinks every coefficient to ~0: predicts about the mean
+    "linear": {"alpha": 1e4},  # shrinks every coefficient towards 0: close to the mean
 {%- endif %}
 }
 {%- if cookiecutter.problem_type == "classification" %}
@@ -56,6 +69,9 @@ ONNX_TOLERANCE = 1e-4
 # parts in ten million of their size. A relative tolerance (rtol), so any target scale works.
 ONNX_TOLERANCE = 1e-5
 {%- endif %}
+
+# The held-out metrics a serving bundle carries (export copies them from the MLflow run).
+BUNDLE_METRICS = {{ '{"test_accuracy": 0.9, "test_roc_auc": 0.95}' if cookiecutter.problem_type == "classification" else '{"test_mae": 10.0, "test_rmse": 12.5}' }}
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -79,6 +95,29 @@ def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     return {f"hyperparameters.{name}": value for name, value in settings.items()}
 
 
+def drift_candidate(schema: DatasetSchema, reference: pd.DataFrame) -> Feature:
+    """The feature tests shift to provoke drift: a numeric one that varies, else a
+    categorical one with at least two categories."""
+    numeric = [f for f in schema.features if f.kind == "numeric" and reference[f.name].std() > 0]
+    categorical = [f for f in schema.features if f.kind == "categorical" and len(f.categories) > 1]
+    candidates = numeric + categorical
+    assert candidates, "no feature varies: nothing can drift"
+    return candidates[0]
+
+
+def shifted(frame: pd.DataFrame, reference: pd.DataFrame, feature: Feature) -> pd.DataFrame:
+    """A copy of ``frame`` where one feature moved: numbers up by 3 reference standard
+    deviations, categories all set to the reference's rarest one."""
+    moved = frame.copy()
+    if feature.kind == "numeric":
+        values = pd.to_numeric(moved[feature.name])
+        moved[feature.name] = values + 3 * pd.to_numeric(reference[feature.name]).std()
+    else:
+        rarest = reference[feature.name].dropna().astype(str).value_counts().idxmin()
+        moved[feature.name] = rarest
+    return moved
+
+
 @pytest.fixture(scope="session")
 def config() -> ProjectConfig:
     return load_config(CONFIG_PATH)
@@ -86,17 +125,28 @@ def config() -> ProjectConfig:
 
 @pytest.fixture(scope="session")
 def raw_frame(config: ProjectConfig) -> pd.DataFrame:
-    return load_source(config.data.source, config.data.target)
+    """``data.source`` as the data step reads it (a relative path from the project root)."""
+    source = config.data.source
+    if not source.startswith(SKLEARN_PREFIX):
+        source = str(PROJECT_ROOT / source)
+    return load_source(source, config.data.target)
 
 
 @pytest.fixture(scope="session")
-def schema(raw_frame: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
-    return infer_schema(raw_frame, config.data.target)
+def frame(raw_frame: pd.DataFrame, config: ProjectConfig) -> pd.DataFrame:
+    """The rows and columns the pipeline learns from (``data.drop_columns`` and
+    ``data.missing_target`` applied), as ``prepare`` selects them."""
+    return select(raw_frame, config)[0]
 
 
 @pytest.fixture(scope="session")
-def splits(raw_frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return split(raw_frame, config)
+def splits(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return split(frame, config)
+
+
+@pytest.fixture(scope="session")
+def schema(splits, config: ProjectConfig) -> DatasetSchema:
+    return training_schema(splits[0], config)
 
 
 @pytest.fixture(scope="session")
@@ -106,20 +156,31 @@ def held_out(splits, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
 
 
 @pytest.fixture(scope="session")
-def fitted_pipeline(config: ProjectConfig, schema: DatasetSchema, splits) -> Pipeline:
+def training(splits, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
     train = splits[0]
-    pipeline = build_pipeline(config, schema)
-    return pipeline.fit(to_features(train, schema), train[schema.target])
+    return to_features(train, schema), train[schema.target]
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(config: ProjectConfig, schema: DatasetSchema, training) -> Pipeline:
+    return build_pipeline(config, schema).fit(*training)
+
+
+@pytest.fixture(scope="session")
+def drift_feature(schema: DatasetSchema, splits) -> Feature:
+    return drift_candidate(schema, splits[0])
 
 
 @pytest.fixture
 def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch copy of the project's config, as the working directory of a test.
+    """A scratch copy of the project's config and source data, as the working directory.
 
     Step functions resolve the config's relative paths against it, and MLflow writes to a
     throwaway sqlite database inside it.
     """
     shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
+    if (PROJECT_ROOT / EXTERNAL_DIR).is_dir():
+        shutil.copytree(PROJECT_ROOT / EXTERNAL_DIR, tmp_path / EXTERNAL_DIR)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     return tmp_path
@@ -127,7 +188,11 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def serving_bundle(
-    tmp_path_factory: pytest.TempPathFactory, fitted_pipeline: Pipeline, schema, splits
+    tmp_path_factory: pytest.TempPathFactory,
+    fitted_pipeline: Pipeline,
+    schema: DatasetSchema,
+    training,
+    config: ProjectConfig,
 ) -> Path:
     """A serving bundle like ``export`` writes, built from the fitted pipeline (no MLflow).
 
@@ -137,13 +202,13 @@ def serving_bundle(
     model_io.save_model(fitted_pipeline, bundle / model_io.MLFLOW_MODEL_DIR / "model.skops")
     (bundle / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(fitted_pipeline, schema))
     schema.save(bundle / model_io.SCHEMA_FILE)
-    to_features(splits[0], schema).to_csv(bundle / model_io.REFERENCE_FILE, index=False)
+    training[0].to_csv(bundle / model_io.REFERENCE_FILE, index=False)
     metadata = {
         "name": "test-model",
         "version": "7",
         "alias": "champion",
         "run_id": "0" * 32,
-        "metrics": {{ '{"test_roc_auc": 0.99}' if cookiecutter.problem_type == "classification" else '{"test_rmse": 53.7}' }},
+        "metrics": BUNDLE_METRICS,
         "monitoring": {"window_size": 60, "min_window": 30},
     }
     (bundle / model_io.METADATA_FILE).write_text(json.dumps(metadata))

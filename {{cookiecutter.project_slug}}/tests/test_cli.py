@@ -8,6 +8,9 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import DRIFT_EXIT_CODE, STEPS, build_parser, main
+from {{ cookiecutter.package_name }}.schema import DatasetSchema
+
+from conftest import drift_candidate, shifted
 
 
 def test_every_pipeline_stage_has_a_subcommand() -> None:
@@ -46,14 +49,41 @@ def test_unknown_step_is_a_usage_error(capsys) -> None:
 
 def test_drift_exit_status_tells_drift_from_no_drift(project_dir: Path) -> None:
     assert main(["data"]) == 0 and main(["prepare"]) == 0
-    test_split = project_dir / "data" / "processed" / "test.csv"
-    assert main(["drift", str(test_split)]) == 0
-    shifted = pd.read_csv(test_split)
-{%- if cookiecutter.problem_type == "classification" %}
-    shifted["mean radius"] += 3 * shifted["mean radius"].std()
-{%- else %}
-    shifted["bmi"] += 3 * shifted["bmi"].std()
-{%- endif %}
-    shifted.to_csv(project_dir / "shifted.csv", index=False)
+    processed = project_dir / "data" / "processed"
+    assert main(["drift", str(processed / "test.csv")]) == 0
+    train = pd.read_csv(processed / "train.csv")
+    schema = DatasetSchema.load(processed / "schema.json")
+    moved = shifted(pd.read_csv(processed / "test.csv"), train, drift_candidate(schema, train))
+    moved.to_csv(project_dir / "shifted.csv", index=False)
     assert main(["drift", "shifted.csv"]) == DRIFT_EXIT_CODE
     assert (project_dir / "reports" / "drift" / "drift.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("prepare", "error: data.raw_path: 'data/raw/dataset.csv' not found; "
+                    "run the data step first"),
+        ("train", "error: data.processed_dir: 'data/processed/schema.json' not found; "
+                  "run the prepare step first"),
+        ("evaluate", "error: data.processed_dir: 'data/processed/schema.json' not found; "
+                     "run the prepare step first"),
+        ("promote", "error: artifacts.registration_path: 'models/registration.json' not found; "
+                    "run the train step first"),
+    ],
+)
+def test_a_step_run_out_of_order_is_one_line(project_dir: Path, capsys, step, message) -> None:
+    assert main([step]) == 1
+    assert capsys.readouterr().err == message + "\n"
+
+
+def test_drift_on_a_missing_or_unsupported_file(project_dir: Path, capsys) -> None:
+    assert main(["data"]) == 0 and main(["prepare"]) == 0
+    capsys.readouterr()
+    assert main(["drift", "nowhere.parquet"]) == 1
+    assert capsys.readouterr().err == "error: current data: file 'nowhere.parquet' not found\n"
+    (project_dir / "recent.xlsx").write_bytes(b"")
+    assert main(["drift", "recent.xlsx"]) == 1
+    assert capsys.readouterr().err == (
+        "error: current data: 'recent.xlsx' is not a .csv or .parquet file\n"
+    )

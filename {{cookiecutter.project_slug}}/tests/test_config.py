@@ -55,9 +55,19 @@ def write_mutated(tmp_path: Path, mutate: Mutation) -> Path:
         (lambda c: c["model"].update(algorithm="svm"), "model"),
         (lambda c: c["preprocessing"]["numeric"].update(scaling="log"),
          "preprocessing.numeric.scaling"),
+        (lambda c: c["data"].update(drop_columns=[c["data"]["target"]]), "data.drop_columns"),
+        (lambda c: c["data"].update(drop_columns=["id", "id"]), "data.drop_columns"),
+        (lambda c: c["data"].update(drop_columns="id"), "data.drop_columns"),
+        (lambda c: c["data"].update(missing_target="impute"), "data.missing_target"),
+        (lambda c: c["evaluation"].update(min_improvement=1.5), "evaluation.min_improvement"),
+        (lambda c: c["evaluation"].update(min_improvement=-0.1), "evaluation.min_improvement"),
 {%- if cookiecutter.problem_type == "classification" %}
         (lambda c: c["evaluation"]["thresholds"].update(roc_auc=1.2),
          "evaluation.thresholds.roc_auc"),
+        (lambda c: c["evaluation"]["thresholds"].update(average_precision=-0.1),
+         "evaluation.thresholds.average_precision"),
+        (lambda c: c["evaluation"].update(positive_class=[1]), "evaluation.positive_class"),
+        (lambda c: c["evaluation"].update(primary_metric="rmse"), "evaluation.primary_metric"),
 {%- else %}
         (lambda c: c["evaluation"]["thresholds"].update(r2=1.2), "evaluation.thresholds.r2"),
         (lambda c: c["evaluation"]["thresholds"].update(rmse=-1.0),
@@ -105,6 +115,15 @@ def test_linear_model_needs_scaled_features(tmp_path: Path) -> None:
         load_config(write_mutated(tmp_path, unscaled_linear))
     assert str(error.value).endswith(
         "preprocessing.numeric.scaling: model 'linear' needs scaled features (standard or minmax)"
+    )
+
+
+def test_a_rule_over_a_section_is_one_line_naming_its_key(tmp_path: Path) -> None:
+    path = write_mutated(tmp_path, lambda c: c["monitoring"].update(min_window=900))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert str(error.value).endswith(
+        "monitoring.min_window: must not exceed monitoring.window_size"
     )
 
 

@@ -1,128 +1,168 @@
-"""Data tests: the bundled dataset, the schema checks, the split, and CSV sources."""
+"""Data tests: the project's dataset, the schema checks, the split, and file sources."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.data import (
+    DATA_METRICS_FILE,
+    EXTERNAL_DIR,
     fetch,
+    infer_schema,
     load_source,
     load_split,
     prepare,
+    select,
     validate,
 )
-from {{ cookiecutter.package_name }}.errors import DataValidationError
+from {{ cookiecutter.package_name }}.errors import DataValidationError, PipelineError
 from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema
 
-
-def test_raw_data_matches_expectations(raw_frame: pd.DataFrame, config: ProjectConfig) -> None:
-    assert config.data.target in raw_frame.columns
-    assert len(raw_frame) >= config.data.min_rows
-    assert raw_frame.drop(columns=config.data.target).notna().all().all()
-    assert raw_frame[config.data.target].nunique() >= 2
+from conftest import override
 
 
-def test_schema_is_derived_from_the_data(schema: DatasetSchema, raw_frame: pd.DataFrame) -> None:
-    assert schema.names() == [c for c in raw_frame.columns if c != schema.target]
-    assert all(feature.kind == "numeric" for feature in schema.features)
-{%- if cookiecutter.problem_type == "classification" %}
-    assert schema.classes == sorted(raw_frame[schema.target].unique().tolist())
-
-
-def test_split_is_stratified_and_disjoint(splits, raw_frame, config: ProjectConfig) -> None:
-    train, test = splits
-    assert len(train) + len(test) == len(raw_frame)
-    assert set(train.index).isdisjoint(test.index)
-    assert len(test) == pytest.approx(len(raw_frame) * config.training.test_size, abs=1)
+def test_dataset_meets_the_pipelines_needs(frame: pd.DataFrame, config: ProjectConfig) -> None:
     target = config.data.target
-    share = raw_frame[target].value_counts(normalize=True)
+    assert len(frame) >= config.data.min_rows
+    assert frame[target].notna().all()
+    assert frame[target].nunique() >= 2
+    assert not set(config.data.drop_columns) & set(frame.columns)
+
+
+def test_schema_is_derived_from_the_data(schema: DatasetSchema, frame: pd.DataFrame) -> None:
+    assert schema.names() == [c for c in frame.columns if c != schema.target]
+    for feature in schema.features:
+        column = frame[feature.name]
+        numeric = is_numeric_dtype(column) and not is_bool_dtype(column)
+        assert (feature.kind == "numeric") == numeric, feature.name
+        if feature.kind == "categorical":
+            assert set(feature.categories) <= set(column.dropna().astype(str)), feature.name
+{%- if cookiecutter.problem_type == "classification" %}
+    assert schema.classes == sorted(frame[schema.target].unique().tolist())
+
+
+def test_positive_class_is_the_training_minority(splits, schema, config: ProjectConfig) -> None:
+    counts = splits[0][schema.target].value_counts()
+    if len(counts) != 2:
+        assert schema.positive_class is None  # multi-class metrics are macro averages
+    elif config.evaluation.positive_class is not None:
+        assert schema.positive_class == config.evaluation.positive_class
+    else:
+        assert counts[schema.positive_class] == counts.min()
+
+
+def test_split_is_stratified_and_disjoint(splits, frame, config: ProjectConfig) -> None:
+    train, test = splits
+    assert len(train) + len(test) == len(frame)
+    assert set(train.index).isdisjoint(test.index)
+    assert len(test) == pytest.approx(len(frame) * config.training.test_size, abs=1)
+    target = config.data.target
+    share = frame[target].value_counts(normalize=True)
     assert test[target].value_counts(normalize=True).sub(share).abs().max() < 0.02
 {%- else %}
-    assert set(schema.model_dump()) == {"target", "features"}  # a number has no classes
+    assert schema.classes is None and schema.positive_class is None  # a number has no classes
 
 
-def test_split_is_shuffled_and_disjoint(splits, raw_frame, config: ProjectConfig) -> None:
+def test_split_is_shuffled_and_disjoint(splits, frame, config: ProjectConfig) -> None:
     train, test = splits
-    assert len(train) + len(test) == len(raw_frame)
+    assert len(train) + len(test) == len(frame)
     assert set(train.index).isdisjoint(test.index)
-    assert len(test) == pytest.approx(len(raw_frame) * config.training.test_size, abs=1)
-    assert set(test.index) != set(raw_frame.index[-len(test):])  # not just the last rows
+    assert len(test) == pytest.approx(len(frame) * config.training.test_size, abs=1)
+    assert set(test.index) != set(frame.index[-len(test):])  # not just the last rows
 {%- endif %}
 
 
-def breaks(frame: pd.DataFrame, target: str, rule: str) -> pd.DataFrame:
-    """A copy of ``frame`` that breaks one schema rule."""
+def breaks(frame: pd.DataFrame, schema: DatasetSchema, rule: str) -> pd.DataFrame:
+    """A copy of ``frame`` that breaks one rule of ``validate``."""
     broken = frame.copy()
-    if rule == "no target":
-        return broken.drop(columns=target)
+    target = schema.target
     if rule == "too few rows":
         return broken.head(20)
-{%- if cookiecutter.problem_type == "classification" %}
-    if rule == "one class":
-        return broken[broken[target] == broken[target].iloc[0]]
-    if rule == "missing target":
-        broken[target] = broken[target].astype(float)
-        broken.loc[broken.index[0], target] = np.nan
-    elif rule == "empty column":
-        broken["mean radius"] = np.nan
+    if rule == "empty column":
+        broken[schema.names()[0]] = np.nan
     elif rule == "infinite value":
-        broken.loc[broken.index[0], "mean area"] = np.inf
+        numeric = schema.names("numeric")
+        if not numeric:
+            pytest.skip("the dataset has no numeric feature to make infinite")
+        broken[numeric[0]] = broken[numeric[0]].astype(float)
+        broken.loc[broken.index[0], numeric[0]] = np.inf
+{%- if cookiecutter.problem_type == "classification" %}
+    elif rule == "one class":
+        return broken[broken[target] == broken[target].iloc[0]]
     elif rule == "rare class":
-        rare = broken[broken[target] == 0].index[3:]
-        broken = broken.drop(index=rare)
-    return broken
-
-
-@pytest.mark.parametrize(
-    ("rule", "named"),
-    [
-        ("no target", "data.target"),
-        ("too few rows", "data.min_rows"),
-        ("one class", "needs at least 2 classes"),
-        ("missing target", "have no target value"),
-        ("empty column", "mean radius"),
-        ("infinite value", "mean area"),
-        ("rare class", "training.cv_folds"),
-    ],
-)
+        rare = broken[target].value_counts().idxmin()
+        return broken.drop(index=broken[broken[target] == rare].index[3:])
 {%- else %}
-    if rule == "constant target":
+    elif rule == "constant target":
         broken[target] = broken[target].iloc[0]
     elif rule == "text target":
         broken[target] = np.where(broken[target] > broken[target].median(), "high", "low")
     elif rule == "infinite target":
+        broken[target] = broken[target].astype(float)
         broken.loc[broken.index[0], target] = np.inf
-    elif rule == "missing target":
-        broken.loc[broken.index[0], target] = np.nan
-    elif rule == "empty column":
-        broken["bmi"] = np.nan
-    elif rule == "infinite value":
-        broken.loc[broken.index[0], "bp"] = np.inf
+{%- endif %}
     return broken
 
 
 @pytest.mark.parametrize(
     ("rule", "named"),
     [
-        ("no target", "data.target"),
         ("too few rows", "data.min_rows"),
-        ("constant target", "target: needs at least 2 distinct values"),
-        ("text target", "target: regression needs numbers, found"),
-        ("infinite target", "target: column contains infinite values"),
-        ("missing target", "have no target value"),
-        ("empty column", "bmi"),
-        ("infinite value", "bp"),
+        ("empty column", "{first}: column is empty"),
+        ("infinite value", "{numeric}: column contains infinite values"),
+{%- if cookiecutter.problem_type == "classification" %}
+        ("one class", "{target}: needs at least 2 classes"),
+        ("rare class", "training.cv_folds"),
+{%- else %}
+        ("constant target", "{target}: needs at least 2 distinct values"),
+        ("text target", "{target}: regression needs numbers, found"),
+        ("infinite target", "{target}: column contains infinite values"),
+{%- endif %}
     ],
 )
-{%- endif %}
-def test_schema_check_rejects_bad_data(raw_frame, config: ProjectConfig, rule, named) -> None:
-    with pytest.raises(DataValidationError, match=named):
-        validate(breaks(raw_frame, config.data.target, rule), config)
+def test_schema_check_rejects_bad_data(frame, schema, config: ProjectConfig, rule, named) -> None:
+    broken = breaks(frame, schema, rule)
+    names = {"first": schema.names()[0], "target": schema.target}
+    names["numeric"] = (schema.names("numeric") or [""])[0]
+    with pytest.raises(DataValidationError, match=named.format(**names)):
+        validate(broken, config)
+
+
+def test_select_needs_the_target_and_known_drop_columns(raw_frame, config: ProjectConfig) -> None:
+    with pytest.raises(DataValidationError, match="data.target: column"):
+        select(raw_frame.drop(columns=config.data.target), config)
+    unknown = override(config, data={"drop_columns": ["no such column"]})
+    with pytest.raises(DataValidationError, match=r"data.drop_columns: \['no such column'\] not"):
+        select(raw_frame, unknown)
+
+
+def test_select_drops_columns(raw_frame: pd.DataFrame, config: ProjectConfig) -> None:
+    column = next(c for c in raw_frame.columns if c not in (config.data.target,))
+    selected, dropped = select(raw_frame, override(config, data={"drop_columns": [column]}))
+    assert column not in selected.columns
+    assert list(selected.columns) == [c for c in raw_frame.columns if c != column]
+    assert dropped == 0 or config.data.missing_target == "drop"
+
+
+@pytest.mark.parametrize("policy", ["error", "drop"])
+def test_rows_without_a_target(frame: pd.DataFrame, config: ProjectConfig, policy: str) -> None:
+    gappy = frame.copy()
+    gappy.loc[gappy.index[:3], config.data.target] = None
+    chosen = override(config, data={"missing_target": policy, "drop_columns": []})
+    if policy == "error":
+        with pytest.raises(DataValidationError, match="3 rows have no target value"):
+            select(gappy, chosen)
+        return
+    kept, dropped = select(gappy, chosen)
+    assert (len(kept), dropped) == (len(frame) - 3, 3)
+    assert kept[config.data.target].dtype == frame[config.data.target].dtype
 
 
 def test_unknown_sources_are_reported(tmp_path: Path) -> None:
@@ -130,6 +170,30 @@ def test_unknown_sources_are_reported(tmp_path: Path) -> None:
         load_source("sklearn:iris_typo", "target")
     with pytest.raises(DataValidationError, match="data.source: file"):
         load_source(str(tmp_path / "missing.csv"), "target")
+    (tmp_path / "rows.json").write_text("[]")
+    with pytest.raises(DataValidationError, match=r"data.source: .*rows.json' is not a .csv or"):
+        load_source(str(tmp_path / "rows.json"), "target")
+    (tmp_path / "broken.parquet").write_text("not parquet")
+    with pytest.raises(DataValidationError, match="is not readable Parquet"):
+        load_source(str(tmp_path / "broken.parquet"), "target")
+    (tmp_path / "broken.csv").write_bytes(b'a,b\n1,"2\n')
+    with pytest.raises(DataValidationError, match="is not readable CSV"):
+        load_source(str(tmp_path / "broken.csv"), "target")
+
+
+def test_file_sources_must_sit_in_data_external(project_dir: Path, config: ProjectConfig) -> None:
+    (project_dir / "elsewhere.csv").write_text("a,b\n1,2\n")
+    elsewhere = override(config, data={"source": "elsewhere.csv"})
+    with pytest.raises(DataValidationError, match="is not in data/external/"):
+        fetch(elsewhere)
+    assert not (project_dir / config.data.raw_path).exists()
+
+
+def test_steps_out_of_order_name_the_step_to_run(project_dir: Path, config: ProjectConfig) -> None:
+    with pytest.raises(PipelineError, match="data.raw_path: .* not found; run the data step first"):
+        prepare(config)
+    with pytest.raises(PipelineError, match="not found; run the prepare step first"):
+        load_split(config, "train")
 
 
 def test_fetch_and_prepare_write_the_splits(project_dir: Path, config: ProjectConfig) -> None:
@@ -142,42 +206,73 @@ def test_fetch_and_prepare_write_the_splits(project_dir: Path, config: ProjectCo
     features, target = load_split(config, "test")
     assert list(features.columns) == schema.names()
     assert len(features) == len(target)
+    metrics = project_dir / config.artifacts.metrics_dir / DATA_METRICS_FILE
+    summary = json.loads(metrics.read_text())
+    used = summary["rows_train"] + summary["rows_test"]
+    assert used + summary["rows_dropped_missing_target"] == summary["rows_raw"]
+    assert summary["features"] == len(schema.features)
+    assert summary.get("positive_class") == schema.positive_class
 
 
-def test_own_csv_with_a_categorical_column(project_dir: Path, config: ProjectConfig) -> None:
+def own_table(rows: int = 240) -> pd.DataFrame:
+    """A table like a team's: an id, an integer, a category with gaps, a flag, a text."""
     rng = np.random.default_rng(0)
-    rows = 200
+    tenure = rng.integers(1, 60, rows)
     frame = pd.DataFrame(
         {
-            "tenure": rng.integers(1, 60, rows),
+            "customer_id": np.arange(1000, 1000 + rows),
+            "tenure": tenure,
             "plan": rng.choice(["basic", "plus", "pro"], rows),
+            "autopay": rng.choice([True, False], rows),
 {%- if cookiecutter.problem_type == "classification" %}
-            "churned": rng.choice(["no", "yes"], rows),
+            "churned": np.where(tenure + rng.normal(0, 10, rows) < 15, "yes", "no"),
 {%- else %}
-            "spend": rng.normal(50.0, 10.0, rows),
+            "spend": 1000.0 + 20.0 * tenure + rng.normal(0.0, 50.0, rows),
 {%- endif %}
         }
     )
     frame.loc[3, "plan"] = None
-    frame.to_csv(project_dir / "customers.csv", index=False)
-{%- if cookiecutter.problem_type == "classification" %}
-    data = config.data.model_copy(update={"source": "customers.csv", "target": "churned"})
-{%- else %}
-    data = config.data.model_copy(update={"source": "customers.csv", "target": "spend"})
-{%- endif %}
-    own = config.model_copy(update={"data": data})
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_own_table_with_ids_flags_and_gaps(
+    project_dir: Path, config: ProjectConfig, suffix: str
+) -> None:
+    table = own_table()
+    source = EXTERNAL_DIR / f"customers{suffix}"
+    (project_dir / EXTERNAL_DIR).mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        table.to_csv(project_dir / source, index=False)
+    else:
+        table.to_parquet(project_dir / source, index=False)
+{%- set own_target = "churned" if cookiecutter.problem_type == "classification" else "spend" %}
+    own = override(
+        config,
+        data={"source": str(source), "target": "{{ own_target }}", "drop_columns": ["customer_id"]},
+    )
     fetch(own)
     schema = prepare(own)
-    assert [(f.name, f.kind) for f in schema.features] == [
-        ("tenure", "numeric"),
-        ("plan", "categorical"),
+    assert [(f.name, f.kind, f.dtype) for f in schema.features] == [
+        ("tenure", "numeric", "integer"),
+        ("plan", "categorical", "string"),
+        ("autopay", "categorical", "boolean"),
     ]
-    assert schema.features[1].categories == ["basic", "plus", "pro"]
+    assert schema.features[2].categories == ["False", "True"]
 {%- if cookiecutter.problem_type == "classification" %}
     assert schema.classes == ["no", "yes"]
+    assert schema.positive_class == "yes"  # the minority class
 {%- endif %}
-    features, _ = load_split(own, "train")
+    features = pd.concat([load_split(own, "train")[0], load_split(own, "test")[0]])
     assert features["plan"].map(type).eq(str).all()
-    assert MISSING_CATEGORY in set(load_split(own, "train")[0]["plan"]) | set(
-        load_split(own, "test")[0]["plan"]
-    )
+    assert MISSING_CATEGORY in set(features["plan"])
+    assert set(features["autopay"]) == {"False", "True"}
+    assert "customer_id" not in features.columns
+
+
+def test_infer_schema_keeps_integer_and_boolean_types() -> None:
+    frame = own_table(60)
+    schema = infer_schema(frame.drop(columns="customer_id"), "{{ own_target }}")
+    assert {f.name: f.dtype for f in schema.features} == {
+        "tenure": "integer", "plan": "string", "autopay": "boolean",
+    }

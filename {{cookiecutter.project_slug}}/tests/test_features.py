@@ -12,12 +12,9 @@ from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSche
 
 MIXED = DatasetSchema(
     target="label",
-{%- if cookiecutter.problem_type == "classification" %}
-    classes=[0, 1],
-{%- endif %}
     features=[
-        Feature(name="age", kind="numeric"),
-        Feature(name="city", kind="categorical", categories=["oslo", "rome"]),
+        Feature(name="age", kind="numeric", dtype="float"),
+        Feature(name="city", kind="categorical", dtype="string", categories=["oslo", "rome"]),
     ],
 )
 TRAIN = pd.DataFrame(
@@ -29,13 +26,17 @@ def settings(**numeric: str) -> PreprocessingSection:
     return PreprocessingSection.model_validate({"numeric": numeric} if numeric else {})
 
 
-def test_default_config_keeps_every_numeric_feature(config, schema, splits) -> None:
-    train = splits[0]
-    transformed = build_preprocessor(config.preprocessing, schema).fit_transform(
-        train[schema.names()]
+def test_default_config_encodes_every_feature(config, schema, training) -> None:
+    """One column per numeric feature, one per category (one-hot) or per feature (ordinal)."""
+    features, _ = training
+    transformed = build_preprocessor(config.preprocessing, schema).fit_transform(features)
+    onehot = config.preprocessing.categorical.encoding == "onehot"
+    width = sum(
+        len(f.categories) if f.kind == "categorical" and onehot else 1
+        for f in schema.features
     )
-    assert transformed.shape == (len(train), len(schema.features))
-    assert np.isfinite(transformed).all()
+    assert transformed.shape == (len(features), width)
+    assert np.isfinite(transformed).all()  # gaps imputed
 
 
 def test_standard_scaling_centres_numeric_columns() -> None:

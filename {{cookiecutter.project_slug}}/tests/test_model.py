@@ -11,9 +11,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from {{ cookiecutter.package_name }}.config import ALGORITHMS, NEEDS_SCALING, ProjectConfig
-from {{ cookiecutter.package_name }}.data import to_features
 from {{ cookiecutter.package_name }}.errors import PipelineError
-from {{ cookiecutter.package_name }}.evaluate import check_thresholds, compute_metrics
+from {{ cookiecutter.package_name }}.evaluate import check_gate, compute_metrics, fit_baseline
 from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, load_model, save_model, to_onnx
 from {{ cookiecutter.package_name }}.train import build_pipeline, cross_validate_pipeline
 
@@ -37,6 +36,7 @@ def test_probabilities_are_valid(fitted_pipeline: Pipeline, held_out, schema) ->
 def test_predicts_only_known_classes(fitted_pipeline: Pipeline, held_out, schema) -> None:
     features, _ = held_out
     assert set(fitted_pipeline.predict(features)) <= set(schema.classes)
+    assert list(fitted_pipeline.classes_) == schema.classes
 {%- else %}
 
 
@@ -45,31 +45,33 @@ def test_predictions_are_finite(fitted_pipeline: Pipeline, held_out) -> None:
     assert np.isfinite(fitted_pipeline.predict(features)).all()
 
 
-def test_beats_predicting_the_training_mean(fitted_pipeline: Pipeline, held_out, splits) -> None:
+def test_beats_predicting_the_training_mean(fitted_pipeline: Pipeline, held_out, training) -> None:
     """The least a model must do: err less than the constant guess of the training mean."""
     features, target = held_out
-    mean = splits[0][target.name].mean()
+    mean = training[1].mean()
     model_error = np.abs(fitted_pipeline.predict(features) - target).mean()
     assert model_error < np.abs(mean - target).mean()
 {%- endif %}
 
 
-def test_held_out_performance_meets_thresholds(
-    fitted_pipeline: Pipeline, held_out, config: ProjectConfig
+def test_held_out_performance_passes_the_gate(
+    fitted_pipeline: Pipeline, held_out, training, schema, config: ProjectConfig
 ) -> None:
-    metrics = compute_metrics(fitted_pipeline, *held_out)
-    check_thresholds(metrics, config.evaluation.thresholds)
+    """The configured gate: beat the feature-blind baseline, meet any optional thresholds."""
+    metrics = compute_metrics(fitted_pipeline, *held_out, schema)
+    baseline = compute_metrics(fit_baseline(*training), *held_out, schema)
+    check_gate(metrics, baseline, config.evaluation)
 
 
-def test_cross_validation_reports_mean_and_spread(config, schema, splits) -> None:
-    train = splits[0]
-    metrics = cross_validate_pipeline(
-        build_pipeline(config, schema), train[schema.names()], train[schema.target], config
-    )
+def test_cross_validation_reports_mean_and_spread(config, schema, training) -> None:
+    metrics = cross_validate_pipeline(build_pipeline(config, schema), *training, schema, config)
 {%- if cookiecutter.problem_type == "classification" %}
-    assert set(metrics) == {
-        f"cv_{name}_{stat}" for name in ("accuracy", "f1", "roc_auc") for stat in ("mean", "std")
-    }
+    names = (
+        "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc",
+        "average_precision",
+    )
+    assert set(metrics) == {f"cv_{name}_{stat}" for name in names for stat in ("mean", "std")}
+    assert all(np.isfinite(value) for value in metrics.values())  # string labels included
     assert 0.5 < metrics["cv_roc_auc_mean"] <= 1.0
 {%- else %}
     assert set(metrics) == {
@@ -109,7 +111,7 @@ def test_missing_model_file_is_reported(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_every_algorithm_trains_and_exports(
-    algorithm: str, config: ProjectConfig, schema, splits, held_out, tmp_path: Path
+    algorithm: str, config: ProjectConfig, schema, training, held_out, tmp_path: Path
 ) -> None:
     """Each model the config accepts fits, clears the quality bar, saves and converts.
 
@@ -123,10 +125,9 @@ def test_every_algorithm_trains_and_exports(
         model={"algorithm": algorithm, "hyperparameters": QUICK_SETTINGS[algorithm]},
         preprocessing={"numeric.scaling": scaling},
     )
-    train = splits[0]
-    pipeline = build_pipeline(switched, schema)
-    pipeline.fit(to_features(train, schema), train[schema.target])
-    check_thresholds(compute_metrics(pipeline, *held_out), config.evaluation.thresholds)
+    pipeline = build_pipeline(switched, schema).fit(*training)
+    baseline = compute_metrics(fit_baseline(*training), *held_out, schema)
+    check_gate(compute_metrics(pipeline, *held_out, schema), baseline, config.evaluation)
 
     save_model(pipeline, tmp_path / "model.skops")
     reloaded = load_model(tmp_path / "model.skops")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +22,7 @@ from {{ cookiecutter.package_name }}.monitor import (
 )
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
-SHIFTED = "{{ 'mean radius' if cookiecutter.problem_type == 'classification' else 'bmi' }}"
-
-
-def shifted(frame: pd.DataFrame, reference: pd.DataFrame, name: str = SHIFTED) -> pd.DataFrame:
-    """A copy of ``frame`` with one numeric feature moved up by 3 reference standard deviations."""
-    moved = frame.copy()
-    moved[name] = moved[name] + 3 * reference[name].std()
-    return moved
+from conftest import drift_candidate, shifted
 
 
 def test_same_distribution_does_not_drift(splits, schema, config: ProjectConfig) -> None:
@@ -36,16 +31,17 @@ def test_same_distribution_does_not_drift(splits, schema, config: ProjectConfig)
     assert not report.detected
     assert report.drifted == []
     assert [f.name for f in report.features] == schema.names()
-    assert {f.test for f in report.features} == {"ks"}
+    tests = {"numeric": "ks", "categorical": "chi2"}
+    assert [f.test for f in report.features] == [tests[f.kind] for f in schema.features]
     assert (report.n_reference, report.n_current) == (len(train), len(test))
 
 
-def test_shifted_numeric_feature_drifts_alone(splits, schema, config: ProjectConfig) -> None:
+def test_shifted_feature_drifts_alone(splits, schema, drift_feature, config) -> None:
     train, test = splits
-    report = detect_drift(train, shifted(test, train), schema, config.monitoring)
+    report = detect_drift(train, shifted(test, train, drift_feature), schema, config.monitoring)
     assert report.detected
-    assert report.drifted == [SHIFTED]
-    feature = next(f for f in report.features if f.name == SHIFTED)
+    assert report.drifted == [drift_feature.name]
+    feature = next(f for f in report.features if f.name == drift_feature.name)
     assert feature.p_value < report.corrected_alpha
     assert feature.psi >= config.monitoring.psi_threshold
 
@@ -68,9 +64,6 @@ def categorical_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Data
 
     schema = DatasetSchema(
         target="label",
-{%- if cookiecutter.problem_type == "classification" %}
-        classes=[0, 1],
-{%- endif %}
         features=[
             Feature(name="color", kind="categorical", categories=sorted(colors)),
             Feature(name="shape", kind="categorical", categories=sorted(shapes)),
@@ -105,16 +98,17 @@ def test_unchanged_categories_do_not_drift(config: ProjectConfig) -> None:
     assert all(f.psi < config.monitoring.psi_threshold for f in report.features)
 
 
-def test_psi_is_zero_for_identical_data(splits) -> None:
-    values = splits[0][SHIFTED]
+def test_psi_is_zero_for_identical_data(splits, drift_feature) -> None:
+    values = splits[0][drift_feature.name]
     assert population_stability_index(values, values, 10) == 0.0
     labels = pd.Series(["a", "b", "b", "c"])
     assert population_stability_index(labels, labels, 10) == 0.0
 
 
-def test_psi_grows_with_a_shift(splits, config: ProjectConfig) -> None:
-    values = splits[0][SHIFTED]
-    psi = population_stability_index(values, values + 3 * values.std(), 10)
+def test_psi_grows_with_a_shift(splits, drift_feature, config: ProjectConfig) -> None:
+    train = splits[0]
+    moved = shifted(train, train, drift_feature)[drift_feature.name]
+    psi = population_stability_index(train[drift_feature.name], moved, 10)
     assert psi > config.monitoring.psi_threshold
 
 
@@ -135,10 +129,11 @@ def test_alpha_correction(splits, schema, config: ProjectConfig, correction, div
     assert report.corrected_alpha == pytest.approx(expected)
 
 
-def test_missing_column_is_named(splits, schema, config: ProjectConfig) -> None:
+def test_missing_column_is_named(splits, schema, drift_feature, config) -> None:
     train, test = splits
-    with pytest.raises(DataValidationError, match=SHIFTED):
-        detect_drift(train, test.drop(columns=SHIFTED), schema, config.monitoring)
+    name = drift_feature.name
+    with pytest.raises(DataValidationError, match=re.escape(f"missing feature columns ['{name}']")):
+        detect_drift(train, test.drop(columns=name), schema, config.monitoring)
 
 
 def test_empty_current_data_is_rejected(splits, schema, config: ProjectConfig) -> None:
@@ -149,24 +144,24 @@ def test_empty_current_data_is_rejected(splits, schema, config: ProjectConfig) -
 
 def test_run_writes_json_and_html(project_dir: Path, config: ProjectConfig) -> None:
     fetch(config)
-    prepare(config)
+    schema = prepare(config)
     processed = Path(config.data.processed_dir)
     train = pd.read_csv(processed / "train.csv")
-    current = project_dir / "current.csv"
-    shifted(pd.read_csv(processed / "test.csv"), train).to_csv(current, index=False)
+    feature = drift_candidate(schema, train)
+    current = project_dir / "current.parquet"
+    shifted(pd.read_csv(processed / "test.csv"), train, feature).to_parquet(current)
 
     report = run(config, current)
 
-    assert report.drifted == [SHIFTED]
+    assert report.drifted == [feature.name]
     out = Path(config.monitoring.report_dir)
     payload = json.loads((out / "drift.json").read_text())
     assert payload["detected"] is True
-    assert payload["drifted"] == [SHIFTED]
-    assert len(payload["features"]) == len(report.features)
+    assert payload["drifted"] == [feature.name]
+    assert len(payload["features"]) == len(report.features) == len(schema.features)
     page = (out / "drift.html").read_text()
-    assert SHIFTED in page
-    assert f'<tr class="drifted"><td>{SHIFTED}</td>' in page
-    assert "Drift in 1 of {{ 30 if cookiecutter.problem_type == "classification" else 10 }} features" in page
+    assert f'<tr class="drifted"><td>{html.escape(feature.name)}</td>' in page
+    assert f"Drift in 1 of {len(schema.features)} features" in page
 
 
 def test_run_names_a_missing_current_file(project_dir: Path, config: ProjectConfig) -> None:
@@ -177,16 +172,13 @@ def test_run_names_a_missing_current_file(project_dir: Path, config: ProjectConf
 
 
 @pytest.fixture
-def live_settings(config: ProjectConfig) -> MonitoringSection:
-    """A window smaller than the test split, so one split can fill it."""
-{%- if cookiecutter.problem_type == "classification" %}
-    return config.monitoring.model_copy(update={"window_size": 100, "min_window": 50})
-{%- else %}
-    return config.monitoring.model_copy(update={"window_size": 80, "min_window": 40})
-{%- endif %}
+def live_settings(config: ProjectConfig, splits) -> MonitoringSection:
+    """A window the test split can fill: at most 100 rows, tested from half of it."""
+    window = min(100, len(splits[1]))
+    return config.monitoring.model_copy(update={"window_size": window, "min_window": window // 2})
 
 
-def test_live_monitor_window(splits, schema, live_settings: MonitoringSection) -> None:
+def test_live_monitor_window(splits, schema, drift_feature, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     for index in range(live_settings.min_window - 1):
@@ -199,9 +191,9 @@ def test_live_monitor_window(splits, schema, live_settings: MonitoringSection) -
     assert calm.n_current == live_settings.window_size
     assert monitor.report() is calm  # no new rows: the cached report
 
-    monitor.observe(shifted(test, train).iloc[: live_settings.window_size])
+    monitor.observe(shifted(test, train, drift_feature).iloc[: live_settings.window_size])
     drifted = monitor.report()
-    assert drifted is not None and drifted.drifted == [SHIFTED]
+    assert drifted is not None and drifted.drifted == [drift_feature.name]
     assert drifted.n_current == live_settings.window_size
 
 
@@ -217,18 +209,22 @@ def test_live_monitor_accepts_records(splits, schema, live_settings) -> None:
 def test_live_monitor_rejects_rows_without_features(splits, schema, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
-    incomplete = test.drop(columns=SHIFTED)
-    with pytest.raises(DataValidationError, match=SHIFTED):
+    name = schema.names()[0]
+    incomplete = test.drop(columns=name)
+    with pytest.raises(DataValidationError, match=re.escape(repr(name))):
         monitor.observe(incomplete)
-    with pytest.raises(DataValidationError, match=SHIFTED):
+    with pytest.raises(DataValidationError, match=re.escape(repr(name))):
         monitor.observe(incomplete.to_dict("records"))
     assert monitor.report() is None
 
 
 def test_live_monitor_survives_an_untestable_window(splits, schema, live_settings) -> None:
+    numeric = schema.names("numeric")
+    if not numeric:
+        pytest.skip("the dataset has no numeric feature (missing categories are a category)")
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
-    monitor.observe(test.assign(**{SHIFTED: np.nan}))
+    monitor.observe(test.assign(**{numeric[0]: np.nan}))
     assert monitor.report() is None  # every recent value of one feature is missing
     monitor.observe(test)
     report = monitor.report()

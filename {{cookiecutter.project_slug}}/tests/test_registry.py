@@ -10,12 +10,15 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import evaluate, registry, train
-from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.data import fetch, prepare
+from {{ cookiecutter.package_name }}.config import LOWER_IS_BETTER, ProjectConfig
+from {{ cookiecutter.package_name }}.data import EXTERNAL_DIR, fetch, prepare
+from {{ cookiecutter.package_name }}.errors import PipelineError, ThresholdError
 
 from conftest import PROJECT_ROOT, QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
 
@@ -25,6 +28,8 @@ def tracked(tmp_path_factory: pytest.TempPathFactory, config: ProjectConfig) -> 
     """A prepared project directory with its own tracking database."""
     root = tmp_path_factory.mktemp("tracked")
     shutil.copytree(PROJECT_ROOT / "config", root / "config")
+    if (PROJECT_ROOT / EXTERNAL_DIR).is_dir():
+        shutil.copytree(PROJECT_ROOT / EXTERNAL_DIR, root / EXTERNAL_DIR)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
@@ -97,17 +102,16 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
         config,
         training={"cv_folds": 2},
         model=hyperparameters(WEAK_SETTINGS[config.model.algorithm]),
-        evaluation={"thresholds": {}},
+        evaluation={"thresholds": {}, "min_improvement": 0.0},
     )
     registration, promotion = train_and_promote(worse)
     assert registration.version != champion.version
     assert not promotion.promoted
-{%- if cookiecutter.problem_type == "classification" %}
-    assert promotion.challenger_score < promotion.previous_champion_score
-{%- else %}
-    assert promotion.metric == "rmse"
-    assert promotion.challenger_score > promotion.previous_champion_score  # a larger error
-{%- endif %}
+    assert promotion.reason == "does not beat the champion"
+    if promotion.metric in LOWER_IS_BETTER:
+        assert promotion.challenger_score > promotion.previous_champion_score  # a larger error
+    else:
+        assert promotion.challenger_score < promotion.previous_champion_score
     name = registration.model_name
     aliased = {
         alias: str(client.get_model_version_by_alias(name, alias).version)
@@ -115,21 +119,15 @@ def test_worse_model_stays_challenger(first, config: ProjectConfig, client) -> N
     }
     expected = {registry.CHAMPION: champion.version, registry.CHALLENGER: registration.version}
     assert aliased == expected
-{%- if cookiecutter.problem_type == "classification" %}
-
-
-@pytest.mark.parametrize(
-    ("challenger", "champion", "promoted"),
-    [(0.9, None, True), (0.91, 0.9, True), (0.9, 0.9, False), (0.8, 0.9, False)],
-)
-def test_decide(challenger: float, champion: float | None, promoted: bool) -> None:
-    assert registry.decide(challenger, champion) is promoted
-{%- else %}
 
 
 @pytest.mark.parametrize(
     ("metric", "challenger", "champion", "promoted"),
     [
+        ("roc_auc", 0.9, None, True),
+        ("roc_auc", 0.91, 0.9, True),
+        ("roc_auc", 0.9, 0.9, False),
+        ("roc_auc", 0.8, 0.9, False),
         ("rmse", 50.0, None, True),
         ("rmse", 49.0, 50.0, True),
         ("rmse", 50.0, 50.0, False),
@@ -137,14 +135,24 @@ def test_decide(challenger: float, champion: float | None, promoted: bool) -> No
         ("mae", 39.0, 40.0, True),
         ("mae", 41.0, 40.0, False),
         ("r2", 0.51, 0.5, True),
-        ("r2", 0.5, 0.5, False),
         ("r2", 0.49, 0.5, False),
     ],
 )
 def test_decide(metric: str, challenger: float, champion: float | None, promoted: bool) -> None:
-    """Lower is better for the errors (rmse, mae), higher for r2; a tie keeps the champion."""
+    """Lower is better for the errors (rmse, mae), higher for scores; a tie keeps the champion."""
     assert registry.decide(metric, challenger, champion) is promoted
-{%- endif %}
+
+
+def test_promote_refuses_a_challenger_that_failed_the_gate(first, config: ProjectConfig) -> None:
+    """``promote`` run by hand after a failed ``evaluate`` must not crown the model."""
+    unreachable = override(config, evaluation={"min_improvement": 1.0})
+    with pytest.raises(ThresholdError, match="evaluation.min_improvement"):
+        registry.promote(unreachable)
+
+
+def test_promote_before_train_names_the_step(project_dir: Path, config: ProjectConfig) -> None:
+    with pytest.raises(PipelineError, match="registration_path: .* run the train step first"):
+        registry.promote(config)
 
 
 def test_service_loads_the_champion_from_the_registry(first, tracked: Path) -> None:
@@ -163,3 +171,32 @@ def test_service_loads_the_champion_from_the_registry(first, tracked: Path) -> N
         metadata = client.get("/metadata").json()
     assert (metadata["version"], metadata["alias"]) == (registration.version, "champion")
     assert (tracked / "downloaded-bundle" / "model.onnx").is_file()
+
+
+def test_champion_of_another_schema_gives_way(
+    first, tracked: Path, config: ProjectConfig, client: MlflowClient
+) -> None:
+    """The team adds a column: the old champion cannot be scored on the new data, so the
+    challenger, which passed the gate, becomes champion and promotion.json says why."""
+    raw_path = tracked / config.data.raw_path
+    original = raw_path.read_bytes()
+    raw = pd.read_csv(raw_path)
+    raw["added_feature"] = np.random.default_rng(0).normal(size=len(raw))
+    raw.to_csv(raw_path, index=False)
+    name = config.mlflow.registered_model_name
+    previous = str(client.get_model_version_by_alias(name, registry.CHAMPION).version)
+    settings = hyperparameters(QUICK_SETTINGS[config.model.algorithm])
+    quick = override(config, training={"cv_folds": 2}, model=settings)
+    try:
+        prepare(quick)
+        registration, promotion = train_and_promote(quick)
+    finally:  # the module's other tests expect the original data
+        raw_path.write_bytes(original)
+        prepare(config)
+    assert promotion.promoted
+    assert promotion.previous_champion_version == previous
+    assert promotion.previous_champion_score is None
+    assert f"champion version {previous} was trained on other data" in promotion.reason
+    assert "added ['added_feature']" in promotion.reason
+    champion = client.get_model_version_by_alias(name, registry.CHAMPION)
+    assert str(champion.version) == registration.version

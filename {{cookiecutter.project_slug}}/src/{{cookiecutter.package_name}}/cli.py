@@ -25,7 +25,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "fetch", "write the raw dataset to data.raw_path"),
     "prepare": ("data", "prepare", "validate the raw data, split it, record its schema"),
     "train": ("train", "run", "cross-validate, fit, log to MLflow, register as challenger"),
-    "evaluate": ("evaluate", "run", "held-out metrics and plots; fail below the thresholds"),
+    "evaluate": ("evaluate", "run", "held-out metrics and plots; fail unless it beats a baseline"),
     "promote": ("registry", "promote", "make the challenger champion if it beats the champion"),
     "export": ("model_io", "export", "write the champion as a serving bundle"),
 }
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     drift = commands.add_parser(
         "drift", help=f"compare a dataset with the training data; exit {DRIFT_EXIT_CODE} on drift"
     )
-    drift.add_argument("current", type=Path, help="CSV file with the same feature columns")
+    drift.add_argument("current", type=Path, help=".csv or .parquet file with the feature columns")
     serve = commands.add_parser("serve", help="run the prediction service (settings: env vars)")
     serve.add_argument("--host", default="127.0.0.1", help="0.0.0.0 in a container")
     serve.add_argument("--port", type=int, default=8080)

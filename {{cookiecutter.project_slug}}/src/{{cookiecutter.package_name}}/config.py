@@ -7,25 +7,39 @@ This is the only module that reads the YAML. Everything else receives a validate
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+{%- if cookiecutter.problem_type == "classification" %}
+    field_validator,
+{%- endif %}
+    model_validator,
+)
 
 from .errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/model_config.yaml")
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+# A class label as pandas reads it and YAML writes it; bool first, so True stays True.
+Label = bool | int | str
 {%- if cookiecutter.problem_type == "classification" %}
 
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-ClassificationMetric = Literal["accuracy", "precision", "recall", "f1", "roc_auc"]
+ClassificationMetric = Literal[
+    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"
+]
 {%- else %}
 
 RegressionMetric = Literal["rmse", "mae", "r2"]
-# Error metrics: lower is better, so their thresholds are maxima; r2's is a minimum.
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 {%- endif %}
+# Error metrics: lower is better, so their thresholds are maxima; every other one is a score.
+LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 
 
 class Section(BaseModel):
@@ -108,12 +122,25 @@ NEEDS_SCALING = {"linear"}
 class DataSection(Section):
     source: str = Field(
         min_length=1,
-        description="'sklearn:<dataset>' for a bundled dataset, or the path of a CSV file",
+        description="'sklearn:<dataset>' for a bundled dataset, or a .csv or .parquet file",
     )
     target: str = Field(min_length=1)
+    # Columns that must not become features: ids, free text, leakage (known only later).
+    drop_columns: list[Annotated[str, Field(min_length=1)]] = []
+    # Rows without a target value: stop the pipeline (error) or leave them out (drop).
+    missing_target: Literal["error", "drop"] = "error"
     raw_path: str = Field(min_length=1)
     processed_dir: str = Field(min_length=1)
     min_rows: int = Field(50, ge=10)
+
+    @model_validator(mode="after")
+    def target_is_kept(self) -> DataSection:
+        repeated = sorted({name for name in self.drop_columns if self.drop_columns.count(name) > 1})
+        if repeated:
+            raise ValueError(f"data.drop_columns: {repeated} listed more than once")
+        if self.target in self.drop_columns:
+            raise ValueError(f"data.drop_columns: {self.target!r} is the target (data.target)")
+        return self
 
 
 class NumericPreprocessing(Section):
@@ -135,35 +162,60 @@ class TrainingSection(Section):
     test_size: float = Field(gt=0.0, lt=1.0)
     random_state: int = Field(ge=0)
     cv_folds: int = Field(ge=2, le=20)
+
+
+class Gate(Section):
+    """The default quality gate: beat a baseline that ignores the features (the training
+    split's class shares or mean) on the primary metric.
+
+    The improvement is a skill score, so one number suits any data: the share of the gap
+    between the baseline and a perfect score that the model closes (for rmse and mae, the
+    share of the baseline's error it removes). 0.1 passes a model 10% of the way there.
+    """
+
+    min_improvement: Fraction = 0.1
 {%- if cookiecutter.problem_type == "classification" %}
 
 
 class Thresholds(Section):
-    """Minimum held-out scores; a metric left out is not gated."""
+    """Optional minimum held-out scores; a metric left out is not gated."""
 
     accuracy: Fraction | None = None
+    balanced_accuracy: Fraction | None = None
     precision: Fraction | None = None
     recall: Fraction | None = None
     f1: Fraction | None = None
     roc_auc: Fraction | None = None
+    average_precision: Fraction | None = None
 
 
-class EvaluationSection(Section):
+class EvaluationSection(Gate):
     primary_metric: ClassificationMetric = "roc_auc"
+    # Binary classification: the class precision, recall, F1 and average precision are
+    # about. None: the training split's minority class (prepare records the choice).
+    positive_class: Label | None = None
     thresholds: Thresholds = Thresholds()
+
+    @field_validator("positive_class", mode="plain")
+    @classmethod
+    def is_a_label(cls, value: object) -> Label | None:
+        """One message for a wrong type, not one per type a label may have."""
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        raise ValueError("must be a class label: a string, an integer or a boolean")
 {%- else %}
 
 
 class Thresholds(Section):
-    """Held-out quality bar: the largest errors (rmse, mae, in the target's unit) and the
-    smallest r2 allowed; a metric left out is not gated."""
+    """Optional held-out quality bar: the largest errors (rmse, mae, in the target's unit)
+    and the smallest r2 allowed; a metric left out is not gated."""
 
     rmse: float | None = Field(None, gt=0.0)
     mae: float | None = Field(None, gt=0.0)
     r2: float | None = Field(None, le=1.0)
 
 
-class EvaluationSection(Section):
+class EvaluationSection(Gate):
     primary_metric: RegressionMetric = "rmse"
     thresholds: Thresholds = Thresholds()
 {%- endif %}
@@ -193,7 +245,7 @@ class MonitoringSection(Section):
     @model_validator(mode="after")
     def window_holds_min_window(self) -> MonitoringSection:
         if self.min_window > self.window_size:
-            raise ValueError("min_window must not exceed window_size")
+            raise ValueError("monitoring.min_window: must not exceed monitoring.window_size")
         return self
 
 
@@ -228,6 +280,10 @@ class ProjectConfig(Section):
         return self
 
 
+# "monitoring.min_window: must not exceed ...": a rule's message that starts with its key.
+NAMES_ITS_KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+: ")
+
+
 def _describe(error: ValidationError) -> str:
     """One line per problem, each naming the dotted key, e.g. ``training.test_size``."""
     problems = []
@@ -235,10 +291,11 @@ def _describe(error: ValidationError) -> str:
         # pydantic puts the chosen model's tag in the location (model.linear.hyper...);
         # the file has no such level.
         parts = [str(part) for part in item["loc"] if part not in ALGORITHMS]
-        if parts:
-            problems.append(f"{'.'.join(parts)}: {item['msg']}")
-        else:  # a rule over several sections names its key in the message
-            problems.append(str(item["msg"]).removeprefix("Value error, "))
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if parts and not NAMES_ITS_KEY.match(message):
+            problems.append(f"{'.'.join(parts)}: {message}")
+        else:  # a rule over a section or several names its key in the message
+            problems.append(message)
     return "; ".join(problems)
 
 

@@ -1,5 +1,9 @@
 """Errors a user can fix: the CLI prints them as one line and exits non-zero."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 
 class PipelineError(Exception):
     """Base class for problems with the user's config, data or model quality."""
@@ -14,8 +18,13 @@ class DataValidationError(PipelineError):
 
 
 class ThresholdError(PipelineError):
-{%- if cookiecutter.problem_type == "classification" %}
-    """A held-out metric is below the minimum set in ``evaluation.thresholds``."""
-{%- else %}
-    """A held-out error is above, or r2 below, its limit in ``evaluation.thresholds``."""
-{%- endif %}
+    """The model fails the quality gate in ``evaluation``: it does not beat the baseline by
+    ``min_improvement``, or misses one of the optional ``thresholds``."""
+
+
+def require_file(path: Path, what: str, step: str) -> Path:
+    """``path``, or a one-line error naming it (``what``: the config key) and the step that
+    writes it, for a step run before the steps it builds on."""
+    if not path.exists():
+        raise PipelineError(f"{what}: {str(path)!r} not found; run the {step} step first")
+    return path

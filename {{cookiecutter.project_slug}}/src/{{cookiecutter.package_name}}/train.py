@@ -18,6 +18,8 @@ import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, f1_score, make_scorer
+from sklearn.metrics import precision_score, recall_score
 from sklearn.model_selection import StratifiedKFold, cross_validate
 {%- else %}
 from sklearn.base import RegressorMixin
@@ -85,34 +87,57 @@ def build_pipeline(config: ProjectConfig, schema: DatasetSchema) -> Pipeline:
 {%- if cookiecutter.problem_type == "classification" %}
 
 
-def scoring(n_classes: int) -> dict[str, str]:
-    """Metric name -> scikit-learn scorer; multi-class needs averaged variants."""
-    if n_classes == 2:
-        return {"accuracy": "accuracy", "f1": "f1", "roc_auc": "roc_auc"}
-    return {"accuracy": "accuracy", "f1": "f1_macro", "roc_auc": "roc_auc_ovr"}
+def scoring(schema: DatasetSchema) -> dict[str, object]:
+    """Metric name -> scikit-learn scorer, the metrics evaluate reports: those of the
+    positive class for a binary target, macro averages otherwise."""
+    positive = schema.positive_class
+    if positive is None:
+        return {
+            "accuracy": "accuracy",
+            "balanced_accuracy": "balanced_accuracy",
+            "precision": "precision_macro",
+            "recall": "recall_macro",
+            "f1": "f1_macro",
+            "roc_auc": "roc_auc_ovr",
+            "average_precision": make_scorer(
+                average_precision_score, response_method="predict_proba"
+            ),
+        }
+    return {
+        "accuracy": "accuracy",
+        "balanced_accuracy": "balanced_accuracy",
+        "precision": make_scorer(precision_score, pos_label=positive, zero_division=0),
+        "recall": make_scorer(recall_score, pos_label=positive, zero_division=0),
+        "f1": make_scorer(f1_score, pos_label=positive, zero_division=0),
+        "roc_auc": "roc_auc",  # the same for either class of a binary target
+        "average_precision": make_scorer(
+            average_precision_score, response_method="predict_proba", pos_label=positive
+        ),
+    }
 
 
 def cross_validate_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, config: ProjectConfig
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, schema: DatasetSchema,
+    config: ProjectConfig,
 ) -> dict[str, float]:
     """Mean and spread of each metric over stratified folds of the training split."""
     folds = StratifiedKFold(
         n_splits=config.training.cv_folds, shuffle=True, random_state=config.training.random_state
     )
-    scores = cross_validate(
-        pipeline, features, target, cv=folds, scoring=scoring(target.nunique())
-    )
-    metrics = {}
-    for name in scoring(target.nunique()):
+    metrics = scoring(schema)
+    scores = cross_validate(pipeline, features, target, cv=folds, scoring=metrics)
+    summary = {}
+    for name in metrics:
         values = scores[f"test_{name}"]
-        metrics[f"cv_{name}_mean"] = float(values.mean())
-        metrics[f"cv_{name}_std"] = float(values.std())
-    return metrics
+        summary[f"cv_{name}_mean"] = float(values.mean())
+        summary[f"cv_{name}_std"] = float(values.std())
+    return summary
 {%- else %}
 
 
 def cross_validate_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, config: ProjectConfig
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, schema: DatasetSchema,
+    config: ProjectConfig,
 ) -> dict[str, float]:
     """Mean and spread of each metric over shuffled folds of the training split."""
     folds = KFold(
@@ -210,24 +235,19 @@ def run(config: ProjectConfig) -> Registration:
     schema = load_schema(config)
     features, target = load_split(config, "train")
     pipeline = build_pipeline(config, schema)
-    metrics = cross_validate_pipeline(pipeline, features, target, config)
+    metrics = cross_validate_pipeline(pipeline, features, target, schema, config)
     pipeline.fit(features, target)
     save_model(pipeline, Path(config.artifacts.model_path))
     Path(config.artifacts.onnx_path).write_bytes(to_onnx(pipeline, schema))
     write_json(Path(config.artifacts.metrics_dir) / "train.json", metrics)
     registration = log_run(config, pipeline, schema, features, metrics)
     registration.save(Path(config.artifacts.registration_path))
+    metric = config.evaluation.primary_metric
     log.info(
-{%- if cookiecutter.problem_type == "classification" %}
-        "registered %s version %s as challenger (cv roc_auc %.4f)",
+        "registered %s version %s as challenger (cv %s %.4f)",
         registration.model_name,
         registration.version,
-        metrics["cv_roc_auc_mean"],
-{%- else %}
-        "registered %s version %s as challenger (cv rmse %.4f)",
-        registration.model_name,
-        registration.version,
-        metrics["cv_rmse_mean"],
-{%- endif %}
+        metric,
+        metrics[f"cv_{metric}_mean"],
     )
     return registration
