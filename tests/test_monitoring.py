@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -37,15 +37,40 @@ SERVICE_ALERTS = {
 # The model-quality alert and the metrics the dashboard must show, by problem_type: each
 # service exports its own live-quality gauge (accuracy or MAE) and prediction metrics.
 QUALITY_ALERT = {"classification": "ModelLiveAccuracyLow", "regression": "ModelLiveMaeHigh"}
+
+
+class Quality(NamedTuple):
+    """The quality alert's series, and values of the live gauge that fire it or not
+    against a held-out value (the rule compares the two, never a fixed number)."""
+
+    live: str
+    held_out: str
+    feedback: str
+    held_out_value: float
+    firing: float
+    quiet: float
+
+
+QUALITY = {
+    "classification": Quality(
+        "model_live_accuracy", "model_heldout_accuracy", "model_feedback_labels_total",
+        held_out_value=0.9, firing=0.7, quiet=0.85,
+    ),
+    "regression": Quality(
+        "model_live_mae", "model_heldout_mae", "model_feedback_targets_total",
+        held_out_value=50.0, firing=80.0, quiet=70.0,
+    ),
+}
 SHARED_PANEL_METRICS = {
     "model_predictions_total", "model_prediction_latency_seconds_bucket",
     "model_request_errors_total", "model_requests_in_flight", "model_feature_drift_psi",
     "model_feature_drift_detected",
 }
 PANEL_METRICS = {
-    "classification": SHARED_PANEL_METRICS | {"model_live_accuracy"},
+    "classification": SHARED_PANEL_METRICS | {"model_live_accuracy", "model_heldout_accuracy"},
     "regression": SHARED_PANEL_METRICS
-    | {"model_live_mae", "model_predicted_value_sum", "model_predicted_value_count"},
+    | {"model_live_mae", "model_heldout_mae", "model_predicted_value_sum",
+       "model_predicted_value_count"},
 }
 # Renders checked: both engines with the default answers, and a regression project.
 RENDERS = {
@@ -190,6 +215,51 @@ def test_alert_rules_are_valid(project: Path, problem_type: str, promtool: str) 
     assert "histogram_quantile" in alerts["ModelServiceHighLatencyP99"]["expr"]
     assert "model_prediction_latency_seconds_bucket" in alerts["ModelServiceHighLatencyP99"]["expr"]
     assert alerts["ModelFeatureDrift"]["for"] == "15m"
+
+
+def quality_rule_test(project: Path, problem_type: str) -> dict[str, Any]:
+    """A promtool unit test of the quality alert: instance `low` fires; `fine` (within the
+    factor of its held-out metric), `unknown` (no held-out metric) and `silent` (no
+    feedback) do not."""
+    q = QUALITY[problem_type]
+    alert = QUALITY_ALERT[problem_type]
+    (rule,) = [rule for rule in alert_rules(project) if rule.get("alert") == alert]
+    instances = {
+        "low": (q.firing, q.held_out_value, "0+10x120"),
+        "fine": (q.quiet, q.held_out_value, "0+10x120"),
+        "unknown": (q.firing, None, "0+10x120"),
+        "silent": (q.firing, q.held_out_value, "5x120"),
+    }
+    series = []
+    for instance, (live, held_out, feedback) in instances.items():
+        labels = f'{{job="{SERVICE}", instance="{instance}"}}'
+        series.append({"series": q.live + labels, "values": f"{live}x120"})
+        series.append({"series": q.feedback + labels, "values": feedback})
+        if held_out is not None:
+            series.append({"series": q.held_out + labels, "values": f"{held_out}x120"})
+    expected = {**rule["labels"], "job": SERVICE, "instance": "low"}
+    checks = [
+        {"eval_time": "20m", "alertname": alert, "exp_alerts": []},  # not yet `for` long
+        {"eval_time": "90m", "alertname": alert,
+         "exp_alerts": [{"exp_labels": expected, "exp_annotations": rule["annotations"]}]},
+    ]
+    return {
+        "rule_files": [str(project / "monitoring" / "alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}],
+    }
+
+
+def test_quality_alert_compares_live_with_held_out_quality(
+    project: Path, problem_type: str, promtool: str, tmp_path: Path
+) -> None:
+    q = QUALITY[problem_type]
+    (rule,) = [r for r in alert_rules(project) if r.get("alert") == QUALITY_ALERT[problem_type]]
+    assert {q.live, q.held_out, q.feedback} <= promql_metrics(rule["expr"])
+    tests = tmp_path / "quality_test.yml"
+    tests.write_text(yaml.safe_dump(quality_rule_test(project, problem_type)))
+    result = run([promtool, "test", "rules", str(tests)], cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_kubernetes_discovery_example_is_valid(

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
@@ -118,6 +119,73 @@ def shifted(frame: pd.DataFrame, reference: pd.DataFrame, feature: Feature) -> p
     return moved
 
 
+# A value as JSON carries it, by the feature's type in training.
+JSON_TYPES = {"float": float, "integer": int, "boolean": bool, "string": str}
+
+
+def request_records(rows: pd.DataFrame, schema: DatasetSchema) -> list[dict[str, Any]]:
+    """Rows of the project's data as a client sends them: each feature in its JSON type,
+    None for a missing value."""
+    casts = {feature.name: JSON_TYPES[feature.dtype] for feature in schema.features}
+    return [
+        {name: None if pd.isna(value) else casts[name](value) for name, value in row.items()}
+        for row in rows[schema.names()].to_dict(orient="records")
+    ]
+
+
+def with_gaps(rows: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
+    """A copy of ``rows`` with one missing value per row, every feature in turn, and the
+    last row missing everything: each feature gets imputed at least once."""
+    gapped = rows[schema.names()].astype(object).reset_index(drop=True)
+    names = schema.names()
+    for row in range(len(gapped)):
+        gapped.loc[row, names[row % len(names)]] = None
+    gapped.loc[len(gapped) - 1, :] = None
+    return gapped
+
+
+def mixed_frame(size: int = 300, seed: int = 1) -> pd.DataFrame:
+    """Data with a feature of every type, each with missing values but the integer one
+    (pandas reads an integer column with gaps as floats); ``target`` depends on them."""
+    rng = np.random.default_rng(seed)
+    amount = rng.normal(50, 15, size)
+    plan = rng.choice(["basic", "plus", "pro"], size)
+    score = amount / 15 + (plan == "pro") + rng.normal(0, 1, size)
+    frame = pd.DataFrame(
+        {
+            "amount": np.where(rng.random(size) < 0.1, np.nan, amount),
+            "visits": rng.integers(0, 20, size),
+            "member": pd.Series(rng.random(size) < 0.5, dtype=object),
+            "plan": pd.Series(plan, dtype=object),
+{%- if cookiecutter.problem_type == "classification" %}
+            "target": np.where(score > np.quantile(score, 0.7), "yes", "no"),
+{%- else %}
+            "target": 100 + 20 * score,
+{%- endif %}
+        }
+    )
+    frame.loc[rng.random(size) < 0.1, "member"] = None
+    frame.loc[rng.random(size) < 0.1, "plan"] = None
+    return frame
+
+
+def write_bundle(
+    path: Path,
+    pipeline: Pipeline,
+    schema: DatasetSchema,
+    reference: pd.DataFrame,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """A serving bundle as ``export`` writes one, built from a fitted pipeline (no MLflow)."""
+    model_io.save_model(pipeline, path / model_io.MLFLOW_MODEL_DIR / "model.skops")
+    (path / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(pipeline, schema))
+    schema.save(path / model_io.SCHEMA_FILE)
+    to_features(reference, schema).to_csv(path / model_io.REFERENCE_FILE, index=False)
+    metadata = metadata or {"name": "typed", "version": "1", "alias": "champion", "metrics": {}}
+    (path / model_io.METADATA_FILE).write_text(json.dumps(metadata))
+    return path
+
+
 @pytest.fixture(scope="session")
 def config() -> ProjectConfig:
     return load_config(CONFIG_PATH)
@@ -192,17 +260,11 @@ def serving_bundle(
     fitted_pipeline: Pipeline,
     schema: DatasetSchema,
     training,
-    config: ProjectConfig,
 ) -> Path:
     """A serving bundle like ``export`` writes, built from the fitted pipeline (no MLflow).
 
     A small drift window lets tests fill it with a few requests.
     """
-    bundle = tmp_path_factory.mktemp("bundle")
-    model_io.save_model(fitted_pipeline, bundle / model_io.MLFLOW_MODEL_DIR / "model.skops")
-    (bundle / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(fitted_pipeline, schema))
-    schema.save(bundle / model_io.SCHEMA_FILE)
-    training[0].to_csv(bundle / model_io.REFERENCE_FILE, index=False)
     metadata = {
         "name": "test-model",
         "version": "7",
@@ -211,5 +273,6 @@ def serving_bundle(
         "metrics": BUNDLE_METRICS,
         "monitoring": {"window_size": 60, "min_window": 30},
     }
-    (bundle / model_io.METADATA_FILE).write_text(json.dumps(metadata))
-    return bundle
+    return write_bundle(
+        tmp_path_factory.mktemp("bundle"), fitted_pipeline, schema, training[0], metadata
+    )

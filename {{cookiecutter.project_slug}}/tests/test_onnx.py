@@ -1,57 +1,74 @@
-"""The ONNX twin must answer like the scikit-learn pipeline it was converted from."""
+"""The ONNX twin must answer like the scikit-learn pipeline it was converted from, on
+records as the service receives them: each feature in its JSON type, None when missing.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
-from {{ cookiecutter.package_name }}.data import infer_schema, to_features
+from {{ cookiecutter.package_name }}.data import infer_schema
 from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredictor, to_onnx
+from {{ cookiecutter.package_name }}.schema import DatasetSchema, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import ONNX_TOLERANCE
+from conftest import ONNX_TOLERANCE, mixed_frame, request_records, with_gaps
 {%- set classification = cookiecutter.problem_type == "classification" %}
 {%- set predict = "predict_proba" if classification else "predict" %}
-{%- set tolerance = "atol" if classification else "rtol" %}
 
 
-def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, held_out) -> None:
-    features, _ = held_out
-    records = features.to_dict(orient="records")
-    sklearn = SklearnPredictor(fitted_pipeline, schema)
-    onnx = OnnxPredictor(to_onnx(fitted_pipeline, schema), schema)
-    expected = sklearn.{{ predict }}(records)
+def predictors(pipeline: Pipeline, schema: DatasetSchema) -> tuple[SklearnPredictor, OnnxPredictor]:
+    return SklearnPredictor(pipeline, schema), OnnxPredictor(to_onnx(pipeline, schema), schema)
+
+
+def assert_all_answer_alike(
+    pipeline: Pipeline, schema: DatasetSchema, rows: pd.DataFrame, records: list[dict[str, Any]]
+) -> None:
+    """Both predictors on ``records`` answer as the pipeline on ``to_features(rows)``."""
+    expected = pipeline.{{ predict }}(to_features(rows, schema))
+    sklearn, onnx = predictors(pipeline, schema)
+    np.testing.assert_allclose(sklearn.{{ predict }}(records), expected, rtol=1e-12, atol=1e-12)
     served = onnx.{{ predict }}(records)
-    assert onnx.matrix, "an all-numeric model takes one feature matrix"
 {%- if classification %}
-    assert onnx.classes == sklearn.classes
-    np.testing.assert_array_equal(served.argmax(axis=1), expected.argmax(axis=1))
+    assert onnx.classes == sklearn.classes == list(schema.classes)
+    assert served.shape == (len(records), len(schema.classes))
     np.testing.assert_allclose(served, expected, atol=ONNX_TOLERANCE)
-    np.testing.assert_array_equal(
-        np.array(sklearn.classes)[served.argmax(axis=1)], fitted_pipeline.predict(features)
-    )
+    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
 {%- else %}
     assert served.shape == (len(records),)
     np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE)
-    np.testing.assert_allclose(expected, fitted_pipeline.predict(features))
 {%- endif %}
 
 
-def test_onnx_handles_categorical_features(config) -> None:
-    rng = np.random.default_rng(1)
-    frame = pd.DataFrame(
-        {
-            "tenure": rng.normal(30, 10, 300),
-            "plan": rng.choice(["basic", "plus", "pro", None], 300),
-            "target": {{ "rng.integers(0, 2, 300)" if classification else "rng.normal(100, 20, 300)" }},
-        }
-    )
+def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, splits) -> None:
+    rows = splits[1]
+    assert_all_answer_alike(fitted_pipeline, schema, rows, request_records(rows, schema))
+    onnx = OnnxPredictor(to_onnx(fitted_pipeline, schema), schema)
+    # All-numeric models take one feature matrix; categories need one input per column.
+    assert onnx.matrix == (not schema.names("categorical"))
+
+
+def test_missing_values_are_imputed_as_in_training(fitted_pipeline, schema, splits) -> None:
+    rows = with_gaps(splits[1].head(50), schema)
+    records = request_records(rows, schema)
+    assert all(value is None for value in records[-1].values())
+    assert_all_answer_alike(fitted_pipeline, schema, rows, records)
+
+
+def test_every_feature_type_and_unseen_categories(config) -> None:
+    frame = mixed_frame()
     schema = infer_schema(frame, "target")
-    features = to_features(frame, schema)
-    pipeline = build_pipeline(config, schema).fit(features, frame["target"])
-    records = features.to_dict(orient="records") + [{"tenure": 12.0, "plan": "unseen"}]
-    expected = SklearnPredictor(pipeline, schema).{{ predict }}(records)
-    onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
-    assert not onnx.matrix, "categories need one string input per column"
-    served = onnx.{{ predict }}(records)
-    np.testing.assert_allclose(served, expected, {{ tolerance }}=ONNX_TOLERANCE)
+    assert [f.dtype for f in schema.features] == ["float", "integer", "boolean", "string"]
+    pipeline = build_pipeline(config, schema).fit(to_features(frame, schema), frame["target"])
+    rows = pd.concat(
+        [with_gaps(frame.head(40), schema), frame.head(2).assign(plan="never seen")],
+        ignore_index=True,
+    )
+    records = request_records(rows, schema)
+    for name, kind in {"amount": float, "visits": int, "member": bool, "plan": str}.items():
+        assert {type(r[name]) for r in records if r[name] is not None} == {kind}, name
+    assert_all_answer_alike(pipeline, schema, rows, records)
+    assert not predictors(pipeline, schema)[1].matrix

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import ProjectConfig
 from .errors import PipelineError
-from .schema import SCHEMA_FILE, DatasetSchema
+from .schema import MISSING_CATEGORY, SCHEMA_FILE, DatasetSchema, to_features
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
@@ -133,53 +133,65 @@ def _single_matrix_input(model: Any) -> Any:
     )
     onnx.checker.check_model(model)
     return model
-{%- if cookiecutter.problem_type == "classification" %}
+
+
+def category(value: Any) -> str:
+    """A request's categorical value as the model takes it, as ``to_features`` makes it:
+    a string (booleans ``"True"``/``"False"``), ``MISSING_CATEGORY`` for a missing one."""
+    return MISSING_CATEGORY if value is None else str(value)
 
 
 class Predictor(Protocol):
-    """What the service needs from a model: class probabilities for a batch of records."""
+{%- if cookiecutter.problem_type == "classification" %}
+    """What the service needs from a model: class probabilities for a batch of records.
+{%- else %}
+    """What the service needs from a model: one predicted value per record of a batch.
+{%- endif %}
+
+    Records map every feature to its value, None for a missing one; the predictor feeds
+    them to the model as training did (``schema.to_features``).
+    """
 
     runtime: str
+    offload: bool  # too slow for the service's event loop: call it from a worker thread
+{%- if cookiecutter.problem_type == "classification" %}
     classes: list[Any]
 
     def predict_proba(self, records: Sequence[Record]) -> np.ndarray: ...
-
-
-class SklearnPredictor:
-    runtime = "sklearn"
-
-    def __init__(self, pipeline: Pipeline, schema: DatasetSchema) -> None:
-        self.pipeline = pipeline
-        self.columns = schema.names()
-        self.classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-
-    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
-        return self.pipeline.predict_proba(pd.DataFrame.from_records(records, columns=self.columns))
 {%- else %}
 
-
-class Predictor(Protocol):
-    """What the service needs from a model: one predicted value per record of a batch."""
-
-    runtime: str
-
     def predict(self, records: Sequence[Record]) -> np.ndarray: ...
+{%- endif %}
 
 
 class SklearnPredictor:
     runtime = "sklearn"
+    offload = True  # milliseconds per call, even for one record
 
     def __init__(self, pipeline: Pipeline, schema: DatasetSchema) -> None:
         self.pipeline = pipeline
-        self.columns = schema.names()
+        self.schema = schema
+{%- if cookiecutter.problem_type == "classification" %}
+        self.classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
+{%- endif %}
+
+    def _frame(self, records: Sequence[Record]) -> pd.DataFrame:
+        frame = pd.DataFrame.from_records(records, columns=self.schema.names())
+        return to_features(frame, self.schema, "request")
+{%- if cookiecutter.problem_type == "classification" %}
+
+    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
+        return self.pipeline.predict_proba(self._frame(records))
+{%- else %}
 
     def predict(self, records: Sequence[Record]) -> np.ndarray:
-        return self.pipeline.predict(pd.DataFrame.from_records(records, columns=self.columns))
+        return self.pipeline.predict(self._frame(records))
 {%- endif %}
 
 
 class OnnxPredictor:
     runtime = "onnxruntime"
+    offload = False  # microseconds per record: a thread hop would cost more
 
     def __init__(self, model: bytes, schema: DatasetSchema) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
@@ -194,7 +206,7 @@ class OnnxPredictor:
         self.matrix = [node.name for node in self.session.get_inputs()] == [MATRIX_INPUT]
         # Otherwise one input per column: skl2onnx renames them, but keeps schema order.
         self.inputs = [
-            (node.name, feature.name, np.float32 if feature.kind == "numeric" else np.str_)
+            (node.name, feature.name, feature.kind == "numeric")
             for node, feature in zip(self.session.get_inputs(), schema.features)
         ]
 {%- if cookiecutter.problem_type == "classification" %}
@@ -202,14 +214,23 @@ class OnnxPredictor:
 {%- endif %}
 
     def _feed(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
-        """The session's inputs for a batch: one float32 matrix, or one array per column."""
+        """The session's inputs for a batch: one float32 matrix, or one array per column.
+
+        numpy turns None into NaN in a float array, which the imputers replace as in
+        training; categories go through ``category`` (numpy would make None "None").
+        """
         if self.matrix:
             rows = [[record[column] for column in self.columns] for record in records]
             return {MATRIX_INPUT: np.array(rows, dtype=np.float32)}
         return {
-            node: np.array([[record[column]] for record in records], dtype=dtype)
-            for node, column, dtype in self.inputs
+            node: self._column(records, column, numeric) for node, column, numeric in self.inputs
         }
+
+    @staticmethod
+    def _column(records: Sequence[Record], column: str, numeric: bool) -> np.ndarray:
+        if numeric:
+            return np.array([[record[column]] for record in records], dtype=np.float32)
+        return np.array([[category(record[column])] for record in records], dtype=np.str_)
 {%- if cookiecutter.problem_type == "classification" %}
 
     def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
@@ -262,13 +283,20 @@ def export_from_registry(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient()
     name, _, alias = model_uri.removeprefix("models:/").partition("@")
     if not model_uri.startswith("models:/") or not name or not alias:
         raise PipelineError(f"MODEL_URI: {model_uri!r} must look like models:/<name>@<alias>")
-    version = client.get_model_version_by_alias(name, alias)
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        reason = (str(exc).strip().splitlines() or ["not found"])[0]
+        raise PipelineError(
+            f"MODEL_URI: {model_uri!r} not found ({reason}); run the train and promote steps first"
+        ) from None
     staging = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -28,7 +28,7 @@ from pandas.api.types import is_numeric_dtype
 
 from .config import MonitoringSection, ProjectConfig
 from .errors import DataValidationError
-from .reports import write_json
+from .reports import read_table, write_json
 from .schema import DatasetSchema, to_features
 
 log = logging.getLogger(__name__)
@@ -138,12 +138,10 @@ def _chi2_test(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
 
 
 def _checked_features(frame: pd.DataFrame, schema: DatasetSchema, label: str) -> pd.DataFrame:
-    missing = [name for name in schema.names() if name not in frame.columns]
-    if missing:
-        raise DataValidationError(f"{label} data: missing feature columns {missing}")
-    if frame.empty:
+    features = to_features(frame, schema, f"{label} data")
+    if features.empty:
         raise DataValidationError(f"{label} data: no rows to compare")
-    return to_features(frame, schema)
+    return features
 
 
 def detect_drift(
@@ -243,32 +241,18 @@ def write_reports(report: DriftReport, out_dir: Path) -> tuple[Path, Path]:
     return json_path, html_path
 
 
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataValidationError(f"{what}: file {str(path)!r} not found") from None
-    except pd.errors.EmptyDataError:
-        raise DataValidationError(f"{what}: file {str(path)!r} is empty") from None
-
-
 def run(config: ProjectConfig, current_path: Path) -> DriftReport:
-    """Step ``drift``: compare a CSV with the reference and write the reports.
+    """Step ``drift``: compare a table (CSV or Parquet) with the reference, write reports.
 
     Drift is a finding, not an error: this returns the report and the caller decides
     what a detected drift means (the CLI exits with a distinct code).
     """
     from .data import load_schema  # the batch check only: keeps sklearn out of the service
 
-    try:
-        schema = load_schema(config)
-    except FileNotFoundError as exc:
-        raise DataValidationError(
-            f"data.processed_dir: schema {exc.filename!r} not found; run the prepare step first"
-        ) from None
+    schema = load_schema(config)
     settings = config.monitoring
-    reference = _read_csv(Path(settings.reference_path), "monitoring.reference_path")
-    current = _read_csv(Path(current_path), "current data")
+    reference = read_table(Path(settings.reference_path), "monitoring.reference_path")
+    current = read_table(Path(current_path), "current data")
     report = detect_drift(reference, current, schema, settings)
     out_dir = Path(settings.report_dir)
     write_reports(report, out_dir)
