@@ -67,8 +67,10 @@ app = FastAPI()
 ANSWER = {
     "request_id": "0" * 32,
     "model": {"name": "ceiling", "version": "1"},
+    "warnings": [],
     "predictions": [1],
     "probabilities": [{"0": 0.25, "1": 0.75}],
+    "positive_probabilities": [0.75],
 }
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -88,19 +88,30 @@ def held_out(project: Path) -> tuple[list[dict[str, Any]], list[Any]]:
     return test.drop(columns=target).to_dict(orient="records"), test[target].tolist()
 
 
-@pytest.fixture(scope="module")
-def service(
-    project: Path, shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def serving_a_copy(
+    project: Path, workdir: Path, shared_env: dict[str, str], command: Callable[[int], str]
 ) -> Iterator[str]:
-    """Base URL of the generated service, serving a copy of the exported bundle."""
-    workdir = tmp_path_factory.mktemp("container")
+    """Base URL of the service started by ``command(port)`` in ``workdir``, serving a copy
+    of the project's exported bundle with no tracking database: what a container gets, and
+    a later pipeline run in the project cannot change what is served."""
     bundle = shutil.copytree(project / "models" / "serving", workdir / "bundle")
     env = {key: value for key, value in shared_env.items() if key != "MLFLOW_TRACKING_URI"}
     env["MODEL_PATH"] = str(bundle)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = f"{shared_env['VENV']}/bin/{project.name} serve --host 127.0.0.1 --port {port}"
-    with running(command, workdir, env, f"{base}/ready"):
+    with running(command(port), workdir, env, f"{base}/ready"):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def service(
+    project: Path, shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Base URL of the generated service's own command, serving a copy of the bundle."""
+    serve = f"{shared_env['VENV']}/bin/{project.name} serve --host 127.0.0.1 --port {{}}"
+    workdir = tmp_path_factory.mktemp("container")
+    with serving_a_copy(project, workdir, shared_env, serve.format) as base:
         yield base
 
 
@@ -126,6 +137,10 @@ def test_serves_the_champion_without_tracking_database(service: str) -> None:
     assert (metadata["version"], metadata["alias"]) == ("1", "champion")
     assert metadata["runtime"] == "onnxruntime"
     assert 0.5 < metadata["metrics"]["test_roc_auc"] <= 1.0
+    assert metadata["positive_class"] == 0  # the minority class of the bundled data
+    # The alert's reference: the served model's own held-out accuracy, from the export.
+    held_out = metric_samples(service)[("model_heldout_accuracy", ())]
+    assert held_out == pytest.approx(metadata["metrics"]["test_accuracy"])
 
 
 def test_traffic_moves_the_counters_exactly(service: str, held_out) -> None:
@@ -135,6 +150,9 @@ def test_traffic_moves_the_counters_exactly(service: str, held_out) -> None:
     batches = [records[0:1], records[1:4], records[4:20]]
     responses = [call(f"{service}/predict", {"records": batch}) for batch in batches]
     assert [status for status, _ in responses] == [200, 200, 200]
+    for (_, body), batch in zip(responses, batches):
+        assert body["warnings"] == []  # held-out rows: no unseen category
+        assert len(body["positive_probabilities"]) == len(batch)
     predicted = [label for _, body in responses for label in body["predictions"]]
 
     missing = dict(records[0])
@@ -164,6 +182,13 @@ def test_traffic_moves_the_counters_exactly(service: str, held_out) -> None:
     assert delta(after, before, "model_request_errors_total", reason="unknown_request") == 1
     assert delta(after, before, "model_feedback_labels_total") == 16
     assert after[("model_live_accuracy", ())] == pytest.approx(feedback["live_accuracy"])
+    # Recall of the positive class (0, malignant) over the 16 labelled predictions.
+    pairs = list(zip(last["predictions"], labels[4:20]))
+    positives = [predicted for predicted, label in pairs if label == 0]
+    assert positives, "the labelled rows hold a positive example"
+    recall = sum(predicted == 0 for predicted in positives) / len(positives)
+    assert feedback["live_recall"] == pytest.approx(recall)
+    assert after[("model_live_recall", ())] == pytest.approx(recall)
     assert after[("model_requests_in_flight", ())] == 0
 
 
