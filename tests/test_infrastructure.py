@@ -7,6 +7,7 @@ the port, probe paths, user id and settings of the Dockerfile, the manifests and
 generated service in agreement. No Docker engine and no cluster are needed.
 """
 
+import ast
 import json
 import re
 import shutil
@@ -36,7 +37,6 @@ KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest
 # checkov checks skipped by annotations in the manifests, each with its reason written there.
 # A new skip has to be added here on purpose.
 EXPECTED_SKIPS = {"CKV_K8S_43"}  # image by digest: overlays pin a release tag instead
-ROUTE = re.compile(r'^\s*@app\.get\(\s*"([^"]+)"', re.MULTILINE)
 # uv's own image, pinned by release and digest: `COPY --from=<this> /uv /bin/uv`.
 UV_IMAGE = re.compile(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
 VALIDATED = re.compile(r"passed for resource (\S+) against version (\S+)")
@@ -85,18 +85,38 @@ def package_dir(project: Path) -> Path:
     return package
 
 
+def serving_modules(project: Path) -> list[ast.Module]:
+    """The generated service's modules, parsed."""
+    return [ast.parse(path.read_text()) for path in (package_dir(project) / "serving").glob("*.py")]
+
+
 def routes(project: Path) -> set[str]:
     """GET paths the generated service declares (probes and scrapes only ever GET)."""
-    found = set(ROUTE.findall((package_dir(project) / "serve.py").read_text()))
+    found = {
+        decorator.args[0].value
+        for module in serving_modules(project)
+        for node in ast.walk(module)
+        if isinstance(node, ast.AsyncFunctionDef | ast.FunctionDef)
+        for decorator in node.decorator_list
+        if isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Attribute)
+        and decorator.func.attr == "get"
+        and isinstance(decorator.args[0], ast.Constant)
+    }
     assert {"/health", "/ready", "/metrics"} <= found, found
     return found
 
 
 def settings_variables(project: Path) -> set[str]:
-    """The environment variables the service's pydantic Settings class reads."""
-    source = (package_dir(project) / "serve.py").read_text()
-    body = source.split("class Settings(BaseSettings):", 1)[1].split("\nclass ", 1)[0]
-    return {name.upper() for name in re.findall(r"^    (\w+): ", body, re.MULTILINE)}
+    """The environment variables the service's pydantic settings classes read."""
+    return {
+        statement.target.id.upper()
+        for module in serving_modules(project)
+        for node in module.body
+        if isinstance(node, ast.ClassDef) and node.name in {"Settings", "TaskSettings"}
+        for statement in node.body
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)
+    }
 
 
 def quantity(value: str | int) -> float:
@@ -235,7 +255,7 @@ def test_dockerignore_sends_only_what_the_build_needs(
         "data/raw/dataset.csv", "data/processed/train.csv", "mlruns/1/meta.yaml", "mlflow.db",
         ".venv/bin/python", ".git/HEAD", ".pytest_cache/v/cache", "reports/drift/drift.html",
         "metrics/train.json", "plots/roc.csv", "models/model.skops", "models/model.onnx",
-        f"src/{package}/__pycache__/serve.cpython-311.pyc", ".dvc/cache/files/md5/ab/cd",
+        f"src/{package}/serving/__pycache__/app.cpython-311.pyc", ".dvc/cache/files/md5/ab/cd",
     ]
     bundle = ["models/serving/metadata.json", "models/serving/model/model.skops"]
     for name in leftovers + bundle:
@@ -253,7 +273,7 @@ def test_dockerignore_sends_only_what_the_build_needs(
     ]
     for source in (item.rstrip("/") for sources in copied for item in sources):
         assert source in sent, f"the Dockerfile copies {source}, .dockerignore leaves it out"
-    assert {"src/" + package + "/serve.py", *bundle} <= sent
+    assert {f"src/{package}/serving/app.py", *bundle} <= sent
     assert sorted(name for name in leftovers if name in sent) == []
     assert not any(name.startswith(("tests", "k8s", "config")) for name in sent)
 
@@ -385,6 +405,22 @@ def test_manifests_agree_with_image_and_app(
     config_map = found["ConfigMap"]
     assert container["envFrom"] == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
     assert config_map["data"] and set(config_map["data"]) <= settings_variables(project)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("case", CASES)
+def test_pods_get_the_time_a_graceful_shutdown_needs(
+    manifests: dict[tuple[str, str], str], case: str, overlay: str
+) -> None:
+    """The grace period covers the preStop pause plus the service's SHUTDOWN_TIMEOUT (the
+    time in-flight requests get after SIGTERM), so no pod is killed mid-request."""
+    found = objects(manifests[case, overlay])
+    spec = found["Deployment"]["spec"]["template"]["spec"]
+    (container,) = spec["containers"]
+    pause = container["lifecycle"]["preStop"]["exec"]["command"]
+    assert pause[0] == "sleep"
+    needed = float(pause[1]) + float(found["ConfigMap"]["data"]["SHUTDOWN_TIMEOUT"])
+    assert spec["terminationGracePeriodSeconds"] >= needed + 5  # and a margin to exit
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -8,6 +8,7 @@ target on the service's name and port, the images pinned, and every mounted file
 No Docker engine, Prometheus server or Grafana is needed.
 """
 
+import ast
 import json
 import os
 import re
@@ -89,7 +90,6 @@ SUFFIXES = {
     "Summary": ("", "_sum", "_count"),
     "Info": ("_info",),
 }
-METRIC_CALL = re.compile(r'\b(Counter|Gauge|Histogram|Summary|Info)\(\s*"([a-zA-Z_:][\w:]*)"')
 PROMQL_KEYWORDS = {
     "and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
     "group_left", "group_right", "inf", "nan",
@@ -145,13 +145,20 @@ def compose(project: Path) -> dict[str, Any]:
 
 
 def exported_metrics(project: Path) -> set[str]:
-    """Series names of the service's `Metrics` class, suffixed as prometheus_client does."""
-    (serve,) = project.glob("src/*/serve.py")
-    source = serve.read_text()
-    start = source.index("class Metrics")
-    end = source.find("\nclass ", start + 1)
-    calls = METRIC_CALL.findall(source[start:end if end != -1 else None])
-    assert len(calls) >= 10, f"expected the service's metrics in {serve}, found {calls}"
+    """Series names the service's metric constructors declare (``Counter("name", ...)``
+    in its modules), suffixed as prometheus_client does."""
+    (serving,) = project.glob("src/*/serving")
+    calls = [
+        (node.func.id, node.args[0].value)
+        for path in serving.glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in SUFFIXES
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ]
+    assert len(calls) >= 10, f"expected the service's metrics in {serving}, found {calls}"
     return {name + suffix for kind, name in calls for suffix in SUFFIXES[kind]}
 
 
@@ -338,7 +345,7 @@ def test_promql_uses_only_exported_metrics(project: Path, problem_type: str) -> 
         names = promql_metrics(expr)
         assert names, f"{where}: no metric found in {expr!r}"
         unknown = names - exported
-        assert not unknown, f"{where} queries {sorted(unknown)}, not exported by serve.py"
+        assert not unknown, f"{where} queries {sorted(unknown)}, not exported by the service"
         used |= names
     # The panels the dashboard promises are there.
     for metric in sorted(PANEL_METRICS[problem_type]):

@@ -159,7 +159,7 @@ def test_service_loads_the_champion_from_the_registry(first, tracked: Path) -> N
     """MODEL_URI: the service downloads the champion's bundle at start-up and serves it."""
     from fastapi.testclient import TestClient
 
-    from {{ cookiecutter.package_name }}.serve import Settings, create_app
+    from {{ cookiecutter.package_name }}.serving import Settings, create_app
 
     registration, _ = first
     settings = Settings(

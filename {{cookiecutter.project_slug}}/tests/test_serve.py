@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,8 @@ from {{ cookiecutter.package_name }} import model_io
 from {{ cookiecutter.package_name }}.data import infer_schema
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Dtype, Feature, to_features
-from {{ cookiecutter.package_name }}.serve import Settings, create_app
+from {{ cookiecutter.package_name }}.serving import Settings, create_app
+from {{ cookiecutter.package_name }}.serving.service import Service, open_bundle
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
 from conftest import (
@@ -65,18 +67,22 @@ class Bundle(NamedTuple):
     rows: pd.DataFrame  # raw rows of its training data
 
 
-def wait_until_ready(client: TestClient) -> None:
-    deadline = time.monotonic() + 30
-    while client.get("/ready").status_code != 200:
-        assert time.monotonic() < deadline, client.get("/ready").json()
-        time.sleep(0.05)
+def loaded_service(bundle: Path, **settings: Any) -> Service:
+    """A service on ``bundle`` with its model loaded. Its drift worker runs once the app
+    starts, but only on request: tests call ``drift.refresh()`` or set ``drift_records``."""
+    quiet = {"drift_interval": 3600.0, "drift_records": 10**9}
+    configured = Settings(model_path=bundle, **{**quiet, **settings})
+    service = Service(configured, open_bundle(configured))
+    service.load()
+    assert service.load_error is None, service.load_error
+    return service
 
 
 @contextmanager
-def serve(bundle: Path, prefer_onnx: bool = True) -> Iterator[TestClient]:
-    """A client of the service on ``bundle``, once its model is loaded."""
-    with TestClient(create_app(Settings(model_path=bundle, prefer_onnx=prefer_onnx))) as client:
-        wait_until_ready(client)
+def serve(bundle: Path, prefer_onnx: bool = True, **settings: Any) -> Iterator[TestClient]:
+    """A client of a running app whose service is already loaded: no waiting on /ready."""
+    service = loaded_service(bundle, prefer_onnx=prefer_onnx, **settings)
+    with TestClient(create_app(service=service)) as client:
         yield client
 
 
@@ -607,18 +613,85 @@ def test_held_out_metric_is_a_gauge_when_the_bundle_has_it(
         assert not any(name == gauge for name, _ in samples(without))
 
 
-def test_drift_gauges_flag_a_shifted_feature(client, splits, schema, drift_feature) -> None:
-    train = splits[0]
-    drifted = shifted(train.head(60), train, drift_feature)
-    response = client.post("/predict", json={"records": request_records(drifted, schema)})
-    assert response.status_code == 200
-    metrics = samples(client)
-    flagged = {
+def flagged_features(metrics: dict[tuple[str, tuple], float], schema: DatasetSchema) -> set[str]:
+    return {
         name
         for name in schema.names()
-        if metrics[("model_feature_drift_detected", (("feature", name),))] == 1
+        if metrics.get(("model_feature_drift_detected", (("feature", name),))) == 1
     }
-    assert flagged == {drift_feature.name}
+
+
+@pytest.fixture
+def shifted_records(splits, schema: DatasetSchema, drift_feature) -> list[Record]:
+    """Training rows with one feature moved: enough to fill the bundle's drift window."""
+    train = splits[0]
+    return request_records(shifted(train.head(60), train, drift_feature), schema)
+
+
+@contextmanager
+def drift_spied(service: Service) -> Iterator[list[str]]:
+    """Names of the threads that computed drift reports while the block ran."""
+    assert service.drift is not None
+    monitor = service.drift._monitor
+    threads: list[str] = []
+    original = monitor.report
+
+    def report() -> Any:
+        threads.append(threading.current_thread().name)
+        return original()
+
+    monitor.report = report  # type: ignore[method-assign]
+    try:
+        yield threads
+    finally:
+        monitor.report = original  # type: ignore[method-assign]
+
+
+def test_drift_gauges_flag_a_shifted_feature(
+    serving_bundle: Path, shifted_records, schema, drift_feature
+) -> None:
+    service = loaded_service(serving_bundle)
+    with TestClient(create_app(service=service)) as client:
+        assert client.post("/predict", json={"records": shifted_records}).status_code == 200
+        assert flagged_features(samples(client), schema) == set()  # not computed yet
+        assert service.drift is not None and service.drift.refresh()
+        metrics = samples(client)
+    assert flagged_features(metrics, schema) == {drift_feature.name}
+    assert metrics[("model_drift_observed_records", ())] == len(shifted_records)
+    assert metrics[("model_drift_computed_timestamp_seconds", ())] > 0
+
+
+def test_scrapes_read_drift_and_never_compute_it(serving_bundle: Path, shifted_records) -> None:
+    service = loaded_service(serving_bundle)
+    with TestClient(create_app(service=service)) as client, drift_spied(service) as threads:
+        client.post("/predict", json={"records": shifted_records})
+        for _ in range(3):
+            metrics = samples(client)
+    assert threads == []
+    assert metrics[("model_drift_computed_timestamp_seconds", ())] == 0
+
+
+def test_the_drift_worker_recomputes_after_enough_records(
+    serving_bundle: Path, shifted_records, schema, drift_feature
+) -> None:
+    service = loaded_service(serving_bundle, drift_records=len(shifted_records))
+    with TestClient(create_app(service=service)) as client, drift_spied(service) as threads:
+        client.post("/predict", json={"records": shifted_records})
+        deadline = time.monotonic() + 20
+        while not (metrics := samples(client))[("model_drift_observed_records", ())]:
+            assert time.monotonic() < deadline, "the drift worker did not run"
+            time.sleep(0.05)
+    assert flagged_features(metrics, schema) == {drift_feature.name}
+    assert set(threads) == {"drift-worker"}
+
+
+def test_the_drift_worker_stops_with_the_app(serving_bundle: Path) -> None:
+    service = loaded_service(serving_bundle)
+    with TestClient(create_app(service=service)):
+        worker = next(t for t in threading.enumerate() if t.name == "drift-worker")
+        assert worker.is_alive()
+    worker.join(5)
+    assert not worker.is_alive()
 
 
 def test_sklearn_fallback_serves_the_same_answers(serving_bundle: Path, rows, schema) -> None:

@@ -14,6 +14,7 @@ same check over the service's most recent requests.
 from __future__ import annotations
 
 import html
+import importlib
 import logging
 import threading
 from collections import deque
@@ -135,6 +136,12 @@ def _chi2_test(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
 
     statistic, p_value, _, _ = chi2_contingency(table)
     return float(statistic), float(p_value)
+
+
+def load_statistics() -> None:
+    """Import SciPy's tests ahead of need (a second or more): the service does it while
+    the model loads, so no drift computation after /ready pays for the import."""
+    importlib.import_module("scipy.stats")
 
 
 def _checked_features(frame: pd.DataFrame, schema: DatasetSchema, label: str) -> pd.DataFrame:
@@ -267,8 +274,8 @@ class LiveDriftMonitor:
     """Drift of the service's last ``window_size`` requests against the reference.
 
     ``observe`` runs in request handlers, so it only appends plain tuples to a bounded
-    deque; the DataFrame is built, and the tests run, in ``report`` (the metrics
-    scrape), and only when rows arrived since the last report.
+    deque under a lock. ``report`` builds the DataFrame and runs the tests: CPU work for
+    a background thread (the service's drift worker), never for the event loop.
     """
 
     def __init__(
@@ -302,6 +309,12 @@ class LiveDriftMonitor:
             self._window.extend(values)
             self._seen += len(values)
 
+    @property
+    def observed(self) -> int:
+        """Rows observed so far (not only those still in the window)."""
+        with self._lock:
+            return self._seen
+
     def report(self) -> DriftReport | None:
         """Drift of the current window; None until ``min_window`` rows were observed.
 
@@ -314,7 +327,7 @@ class LiveDriftMonitor:
             if self._cached_at == self._seen:
                 return self._cached
             seen, rows = self._seen, list(self._window)
-        # Test outside the lock, so requests are not held up by the computation.
+        # Test outside the lock: observe() in a request handler never waits for it.
         window = pd.DataFrame.from_records(rows, columns=self._names)
         try:
             report = detect_drift(self._reference, window, self._schema, self._settings)

@@ -1,0 +1,127 @@
+"""The endpoints. Status routes read the service from the app (``Depends``); the model
+routes are built per bundle, because their request and response models come from its
+schema."""
+
+# No `from __future__ import annotations` here: FastAPI must see the request models built
+# in model_router as classes, not as strings it cannot resolve.
+
+import time
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+
+from .schemas import CLIENT_ERRORS, FeatureInfo, ModelRef, Problem, Status, predict_request_model
+from .service import Service
+from .task import Metadata
+
+
+async def current_service(request: Request) -> Service:
+    """The app's service (async: a plain function would cost a thread hop per request)."""
+    return request.app.state.service
+
+
+CurrentService = Annotated[Service, Depends(current_service)]
+NOT_LOADED = {"model": Problem, "description": "Model not loaded"}
+
+status_router = APIRouter()
+
+
+def problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail})
+
+
+@status_router.get("/health", response_model=Status)
+async def health() -> Status:
+    """Liveness: the process answers."""
+    return Status(status="ok")
+
+
+@status_router.get("/ready", response_model=Status, responses={503: {"model": Status}})
+async def ready(service: CurrentService) -> Status | JSONResponse:
+    """Readiness: 200 once the model is loaded."""
+    if service.predictor is not None:
+        return Status(status="ready")
+    state = "failed" if service.load_error else "loading"
+    body = Status(status=state, detail=service.load_error)
+    return JSONResponse(status_code=503, content=body.model_dump())
+
+
+@status_router.get("/metadata", response_model=Metadata)
+async def model_metadata(service: CurrentService) -> Metadata:
+    """What is being served: model, version, training metrics, feature schema."""
+    metadata = service.bundle.metadata
+    return Metadata(
+        name=metadata["name"],
+        version=metadata["version"],
+        alias=metadata["alias"],
+        runtime=service.predictor.runtime if service.predictor else None,
+        metrics=metadata.get("metrics", {}),
+        features=[FeatureInfo(**f.model_dump()) for f in service.bundle.schema.features],
+        **service.task.metadata,
+    )
+
+
+@status_router.get("/metrics", response_class=Response)
+async def prometheus_metrics(service: CurrentService) -> Response:
+    """Prometheus exposition format: the current values, nothing computed here."""
+    registry = service.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def model_router(service: Service) -> APIRouter:
+    """/predict and /feedback, with request and response models built for the bundle."""
+    router = APIRouter()
+    task, metrics = service.task, service.metrics
+    metadata = service.bundle.metadata
+    model_ref = ModelRef(name=metadata["name"], version=metadata["version"])
+    PredictRequest = predict_request_model(service.bundle.schema, service.settings.max_batch_size)
+    FeedbackRequest = task.feedback_request
+
+    @router.post(
+        "/predict",
+        response_model=task.predict_response,
+        responses={**CLIENT_ERRORS, 503: NOT_LOADED},
+    )
+    async def predict(body: PredictRequest) -> BaseModel | JSONResponse:  # type: ignore
+        """Predictions for one record or a batch; null features are imputed as in training."""
+        predictor, drift = service.predictor, service.drift
+        if predictor is None or drift is None:
+            metrics.errors.labels("not_ready").inc()
+            return problem(503, "the model is not loaded yet; see /ready")
+        start = time.perf_counter()
+        with metrics.in_flight.track_inprogress():
+            records = [record.model_dump(by_alias=True) for record in body.records]
+            fields = await service.predict(predictor, records)
+        metrics.latency.observe(time.perf_counter() - start)
+        task.count(fields["predictions"])
+        warnings = service.warnings(records)
+        drift.observe(records)
+        request_id = uuid.uuid4().hex
+        service.remember(request_id, fields["predictions"])
+        return task.predict_response(
+            request_id=request_id, model=model_ref, warnings=warnings, **fields
+        )
+
+    @router.post(
+        "/feedback",
+        response_model=task.feedback_response,
+        responses={**CLIENT_ERRORS, 404: {"model": Problem, "description": "Unknown request"}},
+    )
+    async def feedback(body: FeedbackRequest) -> BaseModel | JSONResponse:  # type: ignore
+        """True values for an earlier /predict request's records; updates live quality."""
+        truths = task.truths(body)
+        fields = service.record_feedback(body.request_id, truths)
+        if fields is None:
+            metrics.errors.labels("unknown_request").inc()
+            return problem(
+                404,
+                f"request_id: no prediction {body.request_id!r} awaiting feedback for "
+                f"{len(truths)} records (unknown, expired or already answered)",
+            )
+        return task.feedback_response(request_id=body.request_id, **fields)
+
+    return router
