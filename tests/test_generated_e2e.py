@@ -1,4 +1,4 @@
-"""End to end: render with each engine, then use the generated project as its README says.
+"""End to end: render the default project, then use it as its README says.
 
 Every generated project installs into one shared environment per test run (its own
 ``make install`` with ``VENV`` pointing there): the first install fills it, later ones

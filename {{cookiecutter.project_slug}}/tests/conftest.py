@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import model_io
@@ -177,7 +178,11 @@ def write_bundle(
     metadata: dict[str, Any] | None = None,
 ) -> Path:
     """A serving bundle as ``export`` writes one, built from a fitted pipeline (no MLflow)."""
-    model_io.save_model(pipeline, path / model_io.MLFLOW_MODEL_DIR / "model.skops")
+    model_dir = path / model_io.MLFLOW_MODEL_DIR
+    model_io.save_model(pipeline, model_dir / "model.skops")
+    # The part of the MLmodel file MLflow writes that the service reads.
+    flavor = {"pickled_model": "model.skops", "serialization_format": "skops"}
+    (model_dir / model_io.MLMODEL_FILE).write_text(yaml.safe_dump({"flavors": {"sklearn": flavor}}))
     (path / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(pipeline, schema))
     schema.save(path / model_io.SCHEMA_FILE)
     to_features(reference, schema).to_csv(path / model_io.REFERENCE_FILE, index=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,14 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.package_name }}.config import ALGORITHMS, NEEDS_SCALING, ProjectConfig
 from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.evaluate import check_gate, compute_metrics, fit_baseline
-from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, load_model, save_model, to_onnx
+from {{ cookiecutter.package_name }}.model_io import (
+    MLMODEL_FILE,
+    OnnxPredictor,
+    load_model,
+    model_file,
+    save_model,
+    to_onnx,
+)
 from {{ cookiecutter.package_name }}.train import build_pipeline, cross_validate_pipeline
 
 from conftest import ONNX_TOLERANCE, QUICK_SETTINGS, override
@@ -107,6 +115,28 @@ def test_model_file_with_untrusted_code_is_refused(tmp_path: Path) -> None:
 def test_missing_model_file_is_reported(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="run the train step first"):
         load_model(tmp_path / "model.skops")
+
+
+def test_model_file_is_the_one_mlmodel_names(tmp_path: Path) -> None:
+    (tmp_path / MLMODEL_FILE).write_text(
+        "flavors:\n  sklearn:\n    pickled_model: pipeline.v2.skops\n"
+    )
+    assert model_file(tmp_path) == tmp_path / "pipeline.v2.skops"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "MLmodel: not found; run the export step"),
+        ("flavors:\n  python_function: {}\n", "MLmodel: names no scikit-learn model file"),
+        ("flavors: [unclosed\n", "MLmodel: names no scikit-learn model file"),
+    ],
+)
+def test_mlmodel_without_a_model_file_is_one_line(tmp_path: Path, content, message) -> None:
+    if content is not None:
+        (tmp_path / MLMODEL_FILE).write_text(content)
+    with pytest.raises(PipelineError, match=re.escape(message)):
+        model_file(tmp_path)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

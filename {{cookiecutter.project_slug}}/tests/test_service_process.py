@@ -108,11 +108,12 @@ def test_sigterm_lets_requests_in_flight_finish(serving_bundle: Path, splits, sc
         while accepts_connections(port):  # new connections are refused at once...
             assert time.monotonic() < deadline, "still accepting connections after SIGTERM"
             time.sleep(0.05)
-        finishing.sendall(body[10:])  # ...while a request in flight still gets its answer
-        status, answer = response(finishing)
-        assert status == 200 and len(json.loads(answer)["predictions"]) == 3
-        # A request that never completes is cut off after SHUTDOWN_TIMEOUT, then it exits.
-        assert response(stalled)[0] == 500
+        with finishing, stalled:
+            finishing.sendall(body[10:])  # ...while a request in flight gets its answer
+            status, answer = response(finishing)
+            assert status == 200 and len(json.loads(answer)["predictions"]) == 3
+            # One that never completes is cut off after SHUTDOWN_TIMEOUT, then it exits.
+            assert response(stalled)[0] == 500
         returncode = process.wait(SHUTDOWN_TIMEOUT + 10)
         waited = time.monotonic() - stopped_at
     assert SHUTDOWN_TIMEOUT <= waited < SHUTDOWN_TIMEOUT + 10
