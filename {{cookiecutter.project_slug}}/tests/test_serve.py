@@ -363,7 +363,7 @@ VALUES = [
     ("integer", True, TYPE_ERRORS["integer"]),
     ("integer", "3", TYPE_ERRORS["integer"]),
     ("integer", 10**30, None),
-    ("integer", 10**309, "Value error, integers must be at most 1.798e+308 in size"),
+    ("integer", 10**309, "integers must be at most 1.798e+308 in size"),
     ("boolean", False, None),
     ("boolean", 1, TYPE_ERRORS["boolean"]),
     ("boolean", "true", TYPE_ERRORS["boolean"]),

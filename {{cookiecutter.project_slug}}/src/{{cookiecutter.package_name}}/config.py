@@ -7,7 +7,6 @@ This is the only module that reads the YAML. Everything else receives a validate
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -23,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, describe_errors
 
 DEFAULT_CONFIG_PATH = Path("config/model_config.yaml")
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -280,25 +279,6 @@ class ProjectConfig(Section):
         return self
 
 
-# "monitoring.min_window: must not exceed ...": a rule's message that starts with its key.
-NAMES_ITS_KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+: ")
-
-
-def _describe(error: ValidationError) -> str:
-    """One line per problem, each naming the dotted key, e.g. ``training.test_size``."""
-    problems = []
-    for item in error.errors():
-        # pydantic puts the chosen model's tag in the location (model.linear.hyper...);
-        # the file has no such level.
-        parts = [str(part) for part in item["loc"] if part not in ALGORITHMS]
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if parts and not NAMES_ITS_KEY.match(message):
-            problems.append(f"{'.'.join(parts)}: {message}")
-        else:  # a rule over a section or several names its key in the message
-            problems.append(message)
-    return "; ".join(problems)
-
-
 def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> ProjectConfig:
     """Read and validate the config file; raise ``ConfigError`` naming the bad key."""
     path = Path(path)
@@ -315,4 +295,4 @@ def load_config(path: Path | str = DEFAULT_CONFIG_PATH) -> ProjectConfig:
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
+        raise ConfigError(f"{path}: {describe_errors(exc.errors(), skip=ALGORITHMS)}") from None

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
+from typing import Any
+
+# "monitoring.min_window: must not exceed ...": a rule's message that starts with its key.
+NAMES_ITS_KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+: ")
 
 
 class PipelineError(Exception):
@@ -28,3 +34,25 @@ def require_file(path: Path, what: str, step: str) -> Path:
     if not path.exists():
         raise PipelineError(f"{what}: {str(path)!r} not found; run the {step} step first")
     return path
+
+
+def describe_errors(
+    errors: Iterable[Mapping[str, Any]], skip: Collection[Any] = (), root: str | None = None
+) -> str:
+    """pydantic's errors as one line: ``<dotted.key>: <message>`` each, joined by "; ".
+
+    ``skip`` drops location parts the user's input has no level for (a request's "body",
+    the model tag pydantic adds to a tagged union); an error left without a location is
+    about the whole input, named ``root`` if given. A message that starts with its own
+    key (a rule over several keys) is kept as it is.
+    """
+    problems = []
+    for error in errors:
+        parts = [str(part) for part in error["loc"] if part not in skip]
+        message = str(error["msg"]).removeprefix("Value error, ")
+        where = ".".join(parts) or root
+        if where and not NAMES_ITS_KEY.match(message):
+            problems.append(f"{where}: {message}")
+        else:
+            problems.append(message)
+    return "; ".join(problems)

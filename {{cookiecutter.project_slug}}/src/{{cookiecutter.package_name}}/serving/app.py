@@ -7,8 +7,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ..errors import describe_errors
+
 from .routes import model_router, problem, status_router
-from .schemas import describe
 from .service import Service, open_bundle
 from .settings import Settings
 
@@ -21,7 +22,7 @@ async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     malformed = any(error["type"] == "json_invalid" for error in errors)
     service: Service = request.app.state.service
     service.metrics.errors.labels("malformed_json" if malformed else "validation").inc()
-    return problem(400 if malformed else 422, describe(errors))
+    return problem(400 if malformed else 422, describe_errors(errors, skip={"body"}, root="body"))
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:

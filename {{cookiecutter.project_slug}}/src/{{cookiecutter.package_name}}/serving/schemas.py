@@ -6,7 +6,6 @@ string), and ``null`` is a missing value, imputed exactly as in training.
 """
 
 import sys
-from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
@@ -112,12 +111,3 @@ def predict_request_model(schema: DatasetSchema, max_batch_size: int) -> type[Ba
     record = record_model(schema)
     records = (list[record], Field(min_length=1, max_length=max_batch_size))
     return create_model("PredictRequest", __base__=Strict, records=records)
-
-
-def describe(errors: Sequence[dict[str, Any]]) -> str:
-    """``records.0.<feature>: Field required``: the field path without the body prefix."""
-    parts = []
-    for error in errors:
-        location = [str(part) for part in error["loc"] if part != "body"]
-        parts.append(f"{'.'.join(location) or 'body'}: {error['msg']}")
-    return "; ".join(parts)
