@@ -122,19 +122,17 @@ def promote(config: ProjectConfig) -> Promotion:
         client.log_metric(registration.run_id, f"test_{metric}", value)
 
     schema = load_schema(config)
-    features, target = load_split(config, "test")
     metric = config.evaluation.primary_metric
-
-    def score(model_uri: str) -> float:
-        model = mlflow.sklearn.load_model(model_uri)
-        return compute_metrics(model, features, target, schema)[metric]
-
     name = registration.model_name
-    challenger_score = score(f"models:/{name}/{registration.version}")
+    # evaluate scored the challenger on the test split already: only a comparable
+    # champion is loaded and scored here, on the same split.
+    challenger_score = evaluated[metric]
     champion = version_with_alias(client, name, CHAMPION)
     champion_score, reason = compare(client, champion, registration, schema)
     if reason is None and champion is not None:
-        champion_score = score(f"models:/{name}@{CHAMPION}")
+        features, target = load_split(config, "test")
+        model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
+        champion_score = compute_metrics(model, features, target, schema)[metric]
     promoted = decide(metric, challenger_score, champion_score)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, registration.version)
