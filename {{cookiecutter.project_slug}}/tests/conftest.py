@@ -124,6 +124,14 @@ def shifted(frame: pd.DataFrame, reference: pd.DataFrame, feature: Feature) -> p
 JSON_TYPES = {"float": float, "integer": int, "boolean": bool, "string": str}
 
 
+def model_outputs(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray:
+    """What a predictor's ``outputs`` must equal: the pipeline's class probabilities if
+    it is a classifier, its predictions otherwise."""
+    if hasattr(pipeline, "classes_"):
+        return pipeline.predict_proba(features)
+    return pipeline.predict(features)
+
+
 def request_records(rows: pd.DataFrame, schema: DatasetSchema) -> list[dict[str, Any]]:
     """Rows of the project's data as a client sends them: each feature in its JSON type,
     None for a missing value."""

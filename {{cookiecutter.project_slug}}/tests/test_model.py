@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.model_io import (
 )
 from {{ cookiecutter.package_name }}.train import build_pipeline, cross_validate_pipeline
 
-from conftest import ONNX_TOLERANCE, QUICK_SETTINGS, override
+from conftest import ONNX_TOLERANCE, QUICK_SETTINGS, model_outputs, override
 
 
 def test_prediction_shape(fitted_pipeline: Pipeline, held_out) -> None:
@@ -164,10 +164,6 @@ def test_every_algorithm_trains_and_exports(
     features, _ = held_out
     records = features.to_dict(orient="records")
     onnx = OnnxPredictor(to_onnx(pipeline, schema), schema)
-    np.testing.assert_allclose(
-{%- if cookiecutter.problem_type == "classification" %}
-        onnx.predict_proba(records), reloaded.predict_proba(features), atol=ONNX_TOLERANCE
-{%- else %}
-        onnx.predict(records), reloaded.predict(features), rtol=ONNX_TOLERANCE
-{%- endif %}
-    )
+    expected = model_outputs(reloaded, features)
+    tolerance = {"rtol": ONNX_TOLERANCE, "atol": ONNX_TOLERANCE}
+    np.testing.assert_allclose(onnx.outputs(records), expected, **tolerance)

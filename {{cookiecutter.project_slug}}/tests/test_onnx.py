@@ -15,9 +15,7 @@ from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredi
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import ONNX_TOLERANCE, mixed_frame, request_records, with_gaps
-{%- set classification = cookiecutter.problem_type == "classification" %}
-{%- set predict = "predict_proba" if classification else "predict" %}
+from conftest import ONNX_TOLERANCE, mixed_frame, model_outputs, request_records, with_gaps
 
 
 def predictors(pipeline: Pipeline, schema: DatasetSchema) -> tuple[SklearnPredictor, OnnxPredictor]:
@@ -28,19 +26,16 @@ def assert_all_answer_alike(
     pipeline: Pipeline, schema: DatasetSchema, rows: pd.DataFrame, records: list[dict[str, Any]]
 ) -> None:
     """Both predictors on ``records`` answer as the pipeline on ``to_features(rows)``."""
-    expected = pipeline.{{ predict }}(to_features(rows, schema))
+    expected = model_outputs(pipeline, to_features(rows, schema))
     sklearn, onnx = predictors(pipeline, schema)
-    np.testing.assert_allclose(sklearn.{{ predict }}(records), expected, rtol=1e-12, atol=1e-12)
-    served = onnx.{{ predict }}(records)
-{%- if classification %}
-    assert onnx.classes == sklearn.classes == list(schema.classes)
-    assert served.shape == (len(records), len(schema.classes))
-    np.testing.assert_allclose(served, expected, atol=ONNX_TOLERANCE)
-    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
-{%- else %}
-    assert served.shape == (len(records),)
-    np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE)
-{%- endif %}
+    np.testing.assert_allclose(sklearn.outputs(records), expected, rtol=1e-12, atol=1e-12)
+    served = onnx.outputs(records)
+    assert onnx.classes == sklearn.classes == schema.classes
+    assert served.shape == expected.shape
+    np.testing.assert_allclose(served, expected, rtol=ONNX_TOLERANCE, atol=ONNX_TOLERANCE)
+    if schema.classes is not None:  # probabilities of every class, per record
+        assert served.shape == (len(records), len(schema.classes))
+        np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
 
 
 def test_onnx_matches_sklearn_on_held_out_data(fitted_pipeline, schema, splits) -> None:

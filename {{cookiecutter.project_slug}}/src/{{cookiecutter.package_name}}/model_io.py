@@ -50,9 +50,10 @@ METADATA_FILE = "metadata.json"
 SERVING_ARTIFACTS = "serving"  # run artifact folder holding the ONNX model and schema
 CHAMPION = "champion"
 MATRIX_INPUT = "features"  # the single ONNX input of all-numeric models
-{%- if cookiecutter.problem_type == "regression" %}
-PREDICTION_OUTPUT = "variable"  # skl2onnx's name for a regressor's output
-{%- endif %}
+# skl2onnx's names for the outputs: class probabilities of a classifier (with zipmap
+# off), the predicted value of a regressor.
+PROBABILITY_OUTPUT = "probabilities"
+PREDICTION_OUTPUT = "variable"
 REFERENCE_ROWS = 1000
 
 Record = Mapping[str, Any]
@@ -102,11 +103,8 @@ def load_model(path: Path) -> Pipeline:
 
 
 def to_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
-{%- if cookiecutter.problem_type == "classification" %}
-    """Convert the fitted pipeline to ONNX, with probabilities as a plain matrix.
-{%- else %}
-    """Convert the fitted pipeline to ONNX: one float32 prediction per record.
-{%- endif %}
+    """Convert the fitted pipeline to ONNX: a classifier's probabilities as a plain matrix
+    (no per-row dictionaries), a regressor's one float32 prediction per record.
 
     skl2onnx wants one input per column (float32, as tree operators take no doubles;
     strings for categories). When every feature is numeric, the graph gets a single
@@ -120,12 +118,9 @@ def to_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
         (f.name, FloatTensorType([None, 1]) if f.kind == "numeric" else StringTensorType([None, 1]))
         for f in schema.features
     ]
-{%- if cookiecutter.problem_type == "classification" %}
-    options = {id(pipeline.steps[-1][1]): {"zipmap": False}}
+    estimator = pipeline.steps[-1][1]
+    options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "classes_") else None
     model = convert_sklearn(pipeline, initial_types=inputs, options=options)
-{%- else %}
-    model = convert_sklearn(pipeline, initial_types=inputs)
-{%- endif %}
     if not schema.names("categorical"):
         model = _single_matrix_input(model)
     return model.SerializeToString()
@@ -163,11 +158,10 @@ def category(value: Any) -> str:
 
 
 class Predictor(Protocol):
-{%- if cookiecutter.problem_type == "classification" %}
-    """What the service needs from a model: class probabilities for a batch of records.
-{%- else %}
-    """What the service needs from a model: one predicted value per record of a batch.
-{%- endif %}
+    """What the service needs from a model, on either runtime: ``outputs`` for a batch of
+    records. For a classifier those are each class's probability, one row per record and
+    one column per class in the order of ``classes``; for a regressor (``classes`` None),
+    one predicted value per record.
 
     Records map every feature to its value, None for a missing one; the predictor feeds
     them to the model as training did (``schema.to_features``).
@@ -175,14 +169,9 @@ class Predictor(Protocol):
 
     runtime: str
     offload: bool  # too slow for the service's event loop: call it from a worker thread
-{%- if cookiecutter.problem_type == "classification" %}
-    classes: list[Any]
+    classes: list[Any] | None
 
-    def predict_proba(self, records: Sequence[Record]) -> np.ndarray: ...
-{%- else %}
-
-    def predict(self, records: Sequence[Record]) -> np.ndarray: ...
-{%- endif %}
+    def outputs(self, records: Sequence[Record]) -> np.ndarray: ...
 
 
 class SklearnPredictor:
@@ -192,22 +181,18 @@ class SklearnPredictor:
     def __init__(self, pipeline: Pipeline, schema: DatasetSchema) -> None:
         self.pipeline = pipeline
         self.schema = schema
-{%- if cookiecutter.problem_type == "classification" %}
-        self.classes = [c.item() if hasattr(c, "item") else c for c in pipeline.classes_]
-{%- endif %}
+        classes = getattr(pipeline, "classes_", None)  # a classifier's: a numpy array
+        self.classes = None if classes is None else classes.tolist()
 
     def _frame(self, records: Sequence[Record]) -> pd.DataFrame:
         frame = pd.DataFrame.from_records(records, columns=self.schema.names())
         return to_features(frame, self.schema, "request")
-{%- if cookiecutter.problem_type == "classification" %}
 
-    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
-        return self.pipeline.predict_proba(self._frame(records))
-{%- else %}
-
-    def predict(self, records: Sequence[Record]) -> np.ndarray:
-        return self.pipeline.predict(self._frame(records))
-{%- endif %}
+    def outputs(self, records: Sequence[Record]) -> np.ndarray:
+        frame = self._frame(records)
+        if self.classes is None:
+            return self.pipeline.predict(frame)
+        return self.pipeline.predict_proba(frame)
 
 
 class OnnxPredictor:
@@ -230,9 +215,7 @@ class OnnxPredictor:
             (node.name, feature.name, feature.kind == "numeric")
             for node, feature in zip(self.session.get_inputs(), schema.features)
         ]
-{%- if cookiecutter.problem_type == "classification" %}
-        self.classes = list(schema.classes)
-{%- endif %}
+        self.classes = None if schema.classes is None else list(schema.classes)
 
     def _feed(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
         """The session's inputs for a batch: one float32 matrix, or one array per column.
@@ -252,15 +235,11 @@ class OnnxPredictor:
         if numeric:
             return np.array([[record[column]] for record in records], dtype=np.float32)
         return np.array([[category(record[column])] for record in records], dtype=np.str_)
-{%- if cookiecutter.problem_type == "classification" %}
 
-    def predict_proba(self, records: Sequence[Record]) -> np.ndarray:
-        return self.session.run(["probabilities"], self._feed(records))[0]
-{%- else %}
-
-    def predict(self, records: Sequence[Record]) -> np.ndarray:
-        return self.session.run([PREDICTION_OUTPUT], self._feed(records))[0].ravel()
-{%- endif %}
+    def outputs(self, records: Sequence[Record]) -> np.ndarray:
+        if self.classes is None:
+            return self.session.run([PREDICTION_OUTPUT], self._feed(records))[0].ravel()
+        return self.session.run([PROBABILITY_OUTPUT], self._feed(records))[0]
 
 
 @dataclass(frozen=True)
