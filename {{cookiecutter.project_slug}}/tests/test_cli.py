@@ -6,17 +6,33 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from {{ cookiecutter.package_name }}.cli import DRIFT_EXIT_CODE, STEPS, build_parser, main
 from {{ cookiecutter.package_name }}.schema import DatasetSchema
 
 from conftest import drift_candidate, shifted
 
+PROJECT = Path(__file__).resolve().parents[1]
 
-def test_every_pipeline_stage_has_a_subcommand() -> None:
-    stages = Path(__file__).resolve().parents[1].joinpath("dvc.yaml").read_text()
-    for step in STEPS:
-        assert f"{{ cookiecutter.project_slug }} {step}\n" in stages
+
+def test_dvc_stages_are_the_cli_steps_in_order() -> None:
+    """cli.STEPS is the one list of pipeline steps: dvc.yaml runs exactly those, in that
+    order (each stage depends on an output of the one before), and the Makefile says so."""
+    stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
+    assert list(stages) == list(STEPS)
+    for name, stage in stages.items():
+        assert stage["cmd"] == f"{{ cookiecutter.project_slug }} {name}"
+    for before, after in zip(list(stages.values()), list(stages.values())[1:]):
+        made = {
+            next(iter(out)) if isinstance(out, dict) else out
+            for kind in ("outs", "metrics", "plots")
+            for out in before.get(kind, [])
+        }
+        assert made & set(after["deps"]), f"{after['cmd']} uses nothing {before['cmd']} makes"
+    chain = " -> ".join(STEPS)
+    assert (PROJECT / "dvc.yaml").read_text().startswith(f"# {chain}.")
+    assert f"## run the DVC pipeline: {chain}" in (PROJECT / "Makefile").read_text()
 
 
 def test_data_and_prepare_steps(project_dir: Path) -> None:
