@@ -4,6 +4,7 @@ Tests, scripts and benchmarks import them with `from bake import render, ENGINES
 """
 
 import atexit
+import difflib
 import functools
 import json
 import os
@@ -18,6 +19,7 @@ import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,6 +28,7 @@ import jinja2
 import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+from packaging.version import InvalidVersion, Version
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 TOOLS = Path(sys.executable).parent  # the template's venv: uv and the validators live here
@@ -341,3 +344,150 @@ def dev_tool(name: str) -> str:
     path = TOOLS / name
     assert path.is_file(), f"{name} is missing: `make venv` installs the dev dependencies"
     return str(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Template history: the archived releases and the working tree in one git repository.
+# Each release is kept as a git bundle (`vX.Y.Z.bundle`, PEP 440, the tag and its history),
+# so tests of updates need neither the tags nor the history of the clone they run in.
+
+RELEASES_DIR = Path(__file__).parent / "releases"
+# What both engines render a project from: a release differs from HEAD only through these.
+RENDERED_FROM = ("cookiecutter.json", "copier.yml", "hooks", "{{cookiecutter.project_slug}}")
+
+
+class ReleaseArchiveError(AssertionError):
+    """`tests/releases/` or the working tree does not give an update to test."""
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in `repo` with the tests' identity and no user configuration; its stdout."""
+    return subprocess.run(
+        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--message", message)
+
+
+def release_bundles(folder: Path = RELEASES_DIR) -> dict[str, Path]:
+    """Each archived release's tag and bundle, oldest first (a bundle may build on older ones)."""
+    bundles = {}
+    for bundle in folder.glob("v*.bundle"):
+        try:
+            version = Version(bundle.stem)
+        except InvalidVersion:
+            raise ReleaseArchiveError(
+                f"{bundle.name}: a release bundle is named after its PEP 440 tag") from None
+        if version.is_prerelease:
+            raise ReleaseArchiveError(
+                f"{bundle.name}: only releases are archived, not pre-releases")
+        bundles[version] = bundle
+    if not bundles:
+        raise ReleaseArchiveError(
+            f"no release bundle vX.Y.Z.bundle in {folder}: see docs/development.md")
+    return {bundles[version].stem: bundles[version] for version in sorted(bundles)}
+
+
+def fetch_releases(repo: Path) -> list[str]:
+    """Fetch every archived release's tag into `repo`; returns the tags, oldest first."""
+    for tag, bundle in release_bundles().items():
+        git(repo, "fetch", "--quiet", "--no-tags", str(bundle), f"refs/tags/{tag}:refs/tags/{tag}")
+    return list(release_bundles())
+
+
+def previous_release(repo: Path, releases: list[str]) -> str:
+    """The newest release in `repo` whose template differs from HEAD's."""
+    for tag in reversed(releases):
+        if git(repo, "diff", "--name-only", tag, "HEAD", "--", *RENDERED_FROM):
+            return tag
+    raise ReleaseArchiveError(f"the template is the same as in every release in {RELEASES_DIR}")
+
+
+def next_minor(tag: str) -> str:
+    """The tag of the minor release after `tag`: v0.1.0 -> v0.2.0."""
+    version = Version(tag)
+    return f"v{version.major}.{version.minor + 1}.0"
+
+
+@dataclass(frozen=True)
+class UpgradeTemplate:
+    path: Path  # a git repository: every release and, on top, the working tree as HEAD
+    release: str  # the release the projects are upgraded from
+    head: str  # the working tree's commit
+
+
+def upgrade_template(path: Path) -> UpgradeTemplate:
+    """A new git repository at `path`: every archived release and, on top of the newest,
+    one commit with the working tree as git would commit it (uncommitted work included)."""
+    path.mkdir(parents=True)
+    git(path, "init", "--quiet")
+    releases = fetch_releases(path)
+    git(path, "checkout", "--quiet", "-B", "main", releases[-1])
+    git(path, "rm", "-r", "--quiet", ".")  # so files deleted since the release stay deleted
+    copy_template(path)
+    git(path, "add", "--all")
+    git(path, "commit", "--quiet", "--allow-empty", "--message", "The working tree")
+    return UpgradeTemplate(path, previous_release(path, releases), git(path, "rev-parse", "HEAD"))
+
+
+def copier_copy(template: UpgradeTemplate, dest: Path, ref: str, **answers: object) -> Path:
+    """`copier copy` of `template` at `ref` (a tag, or HEAD for the working tree)."""
+    copier.run_copy(
+        str(template.path), dest, data=answers, vcs_ref=ref, defaults=True, quiet=True,
+        unsafe=False,
+    )
+    return dest
+
+
+def cruft(*args: str, cwd: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    """The cruft CLI, with a cookiecutter config that keeps the home folder untouched."""
+    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config)}
+    return capture([dev_tool("cruft"), *args], cwd=cwd, env=env)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` but git's own, by POSIX path."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def conflict_markers(root: Path) -> list[str]:
+    """`path:line` of every line that git or copier would write as a conflict marker."""
+    found = []
+    for name, data in tree(root).items():
+        for number, line in enumerate(data.splitlines(), start=1):
+            if line.startswith((b"<<<<<<< ", b">>>>>>> ")) or line.rstrip() == b"=======":
+                found.append(f"{name}:{number}")
+    return found
+
+
+def rewritten_line(release_render: Path, head_render: Path) -> tuple[str, int]:
+    """A file in both renders and a line of its release version the template rewrote.
+
+    The line must be gone from the new version entirely, so no diff algorithm can take
+    it for an unchanged line: an edit of it overlaps the template's change.
+    """
+    old, new = tree(release_render), tree(head_render)
+    candidates = sorted(
+        (name for name in set(old) & set(new) if name != ANSWERS_FILE and old[name] != new[name]),
+        key=lambda name: (name != "config/model_config.yaml", name),  # a config a team tunes
+    )
+    for name in candidates:
+        try:
+            before, after = old[name].decode().splitlines(), new[name].decode().splitlines()
+        except UnicodeDecodeError:
+            continue
+        matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+        for tag, start, end, _, _ in matcher.get_opcodes():
+            for index in range(start, end) if tag in ("replace", "delete") else ():
+                if before[index].strip() and before[index] not in after:
+                    return name, index
+    raise ReleaseArchiveError(
+        "the template rewrote no line since the previous release: nothing can overlap")

@@ -1,12 +1,26 @@
-"""End-to-end tier: the generated Airflow DAG loads in Airflow 3 and runs the project's CLI.
+"""End-to-end tier: Airflow 3 loads the generated DAG, then runs it against a real project.
 
 Airflow pins its own web stack (fastapi and more), so it gets a venv of its own, made once
-per session with the template venv's uv (~4 s with a warm uv cache, ~25 s cold, ~290 MB).
-One subprocess in that venv loads each engine's rendered `airflow/dags` folder with
-Airflow's `DagBag` (no metadata database is needed for that) and reports the DAG as JSON.
-It then parses the folder again with `<PACKAGE>_PROJECT_DIR` pointing at a stand-in
-project whose `.venv/bin/<slug>` only records its arguments, and executes every task's
-operator in chain order: the commands really run, in that directory, with that CLI.
+per session with the template venv's uv (~3 s with a warm uv cache, ~15-25 s cold, ~290 MB).
+The project is never installed there: Airflow cannot import it, and the tasks reach it
+only through the commands they run.
+
+Loading, both engines: one subprocess in that venv loads each engine's rendered
+`airflow/dags` with Airflow's `DagBag` (no metadata database needed) and reports the DAG
+as JSON, checked against the project's `dvc.yaml`.
+
+Running, cookiecutter: a project of its own (another name than the other e2e projects:
+they all install into the one shared venv) after `git init`, `make install` and
+`dvc init`. The DAG file is copied to a dags folder outside the project, so
+`<PACKAGE>_PROJECT_DIR` decides where the tasks run, and `<PACKAGE>_VENV` points them at
+the shared venv. `airflow db migrate` on sqlite in a temporary `AIRFLOW_HOME`, then three
+`airflow dags test` runs, in order:
+
+1. partial failure: `dvc.yaml` declares a train output the command never writes, so DVC
+   fails after train registered its model version and before `dvc.lock` records the
+   stage, the case a retry would turn into extra versions;
+2. the fix: `dvc.yaml` restored, a new run; every task succeeds, a champion is crowned;
+3. a week without changes: `data` runs again, DVC skips every other stage.
 """
 
 from __future__ import annotations
@@ -14,24 +28,31 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
+import shutil
+import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
+import yaml
 
-from bake import ENGINES, render
+from bake import ENGINES, capture, outside_make, render
+from conftest import run
 
 pytestmark = pytest.mark.e2e
 
 AIRFLOW_SPEC = "apache-airflow>=3.0"
-CHAIN = ["data", "prepare", "train", "evaluate", "promote", "export"]
-STUB_CLI = '#!/bin/sh\necho "$PWD $*" >> "$PWD/calls.txt"\n'
+# The project of the real run. Its package is weekly_churn, its env vars WEEKLY_CHURN_*.
+RUN_ANSWERS = {"project_name": "Weekly Churn"}
+CHAMPION, CHALLENGER = "champion", "challenger"
+# The output the sabotaged train stage declares and its command never writes.
+NEVER_WRITTEN = "models/never-written.json"
 
 # Runs in the Airflow venv: argv[1] is a JSON list of jobs, argv[2] the report to write.
 # Airflow logs to stdout, hence the report file.
 PROBE = r'''
+import importlib.util
 import json
 import os
 import sys
@@ -75,53 +96,62 @@ def describe(bag):
 
 report = {}
 for job in json.loads(sys.argv[1]):
-    os.environ.pop(job["env_var"], None)
     parsed = describe(DagBag(dag_folder=job["dag_folder"]))
-    # Again, pointed at the stand-in project, and run every task in chain order.
-    os.environ[job["env_var"]] = job["stand_in"]
-    bag = DagBag(dag_folder=job["dag_folder"])
-    del os.environ[job["env_var"]]
-    executed, errors = [], {}
-    for dag in bag.dags.values():
-        for task in dag.topological_sort():
-            try:
-                task.execute(context={})
-                executed.append(task.task_id)
-            except Exception as error:  # reported, not raised: the test shows it
-                errors[task.task_id] = repr(error)
-                break
-    calls = Path(job["stand_in"], "calls.txt")
-    parsed["executed"] = executed
-    parsed["execute_errors"] = errors
-    parsed["calls"] = calls.read_text().splitlines() if calls.exists() else []
+    parsed["importable"] = importlib.util.find_spec(job["package"]) is not None
+    parsed["imported"] = job["package"] in sys.modules
     report[job["engine"]] = parsed
 Path(sys.argv[2]).write_text(json.dumps(report, default=str))
 '''
-
-
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
-    if result.returncode != 0:
-        pytest.fail(f"{shlex.join(command)} exited {result.returncode}:\n"
-                    f"{(result.stdout + result.stderr)[-6000:]}")
-    return result
 
 
 @pytest.fixture(scope="session")
 def airflow_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The python of a venv with Airflow 3, made once per session."""
     venv = tmp_path_factory.mktemp("airflow") / "venv"
-    uv = str(Path(sys.executable).parent / "uv")
-    run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)])
+    uv = Path(sys.executable).parent / "uv"
     python = venv / "bin" / "python"
-    run([uv, "pip", "install", "--quiet", "--python", str(python), AIRFLOW_SPEC])
+    for command in (
+        [uv, "venv", "--quiet", "--python", sys.executable, venv],
+        [uv, "pip", "install", "--quiet", "--python", python, AIRFLOW_SPEC],
+    ):
+        run(shlex.join(map(str, command)), venv.parent, outside_make())
     return python
+
+
+def airflow_env(airflow_python: Path, home: Path) -> dict[str, str]:
+    """Airflow's own processes: its venv on PATH, sqlite under `home`, no examples, quiet.
+
+    Nothing of the project's venv: the DAG has to find it by itself.
+    """
+    env = {
+        key: value for key, value in outside_make().items()
+        if not key.startswith(("AIRFLOW", "VIRTUAL_ENV", "PYTHON", "MLFLOW_TRACKING"))
+    }
+    env.update(
+        PATH=f"{airflow_python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        AIRFLOW_HOME=str(home),
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+        AIRFLOW__CORE__DAGS_FOLDER=str(home / "dags"),
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        DVC_NO_ANALYTICS="1",
+        ORT_DISABLE_TELEMETRY="1",
+    )
+    return env
 
 
 def names(project: Path) -> tuple[str, str]:
     """(slug, package) of a generated project."""
     (package,) = [path.name for path in (project / "src").iterdir() if path.is_dir()]
     return project.name, package
+
+
+def dvc_stages(project: Path) -> list[str]:
+    """The stages of the project's dvc.yaml, in file order."""
+    return list(yaml.safe_load((project / "dvc.yaml").read_text())["stages"])
+
+
+# --- Loading: DagBag, both engines ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -135,33 +165,16 @@ def report(
 ) -> dict[str, Any]:
     """What Airflow made of each engine's DAG folder, from one subprocess."""
     root = tmp_path_factory.mktemp("airflow-probe")
-    jobs = []
-    for engine, project in projects.items():
-        slug, package = names(project)
-        stand_in = root / f"stand-in-{engine}"
-        stub = stand_in / ".venv" / "bin" / slug
-        stub.parent.mkdir(parents=True)
-        stub.write_text(STUB_CLI)
-        stub.chmod(0o755)
-        jobs.append({
-            "engine": engine,
-            "dag_folder": str(project / "airflow" / "dags"),
-            "env_var": f"{package.upper()}_PROJECT_DIR",
-            "stand_in": str(stand_in),
-        })
+    jobs = [
+        {"engine": engine, "dag_folder": str(project / "airflow" / "dags"),
+         "package": names(project)[1]}
+        for engine, project in projects.items()
+    ]
     (root / "probe.py").write_text(PROBE)
-    env = {
-        key: value for key, value in os.environ.items()
-        if not key.startswith(("AIRFLOW", "VIRTUAL_ENV", "PYTHON"))
-    }
-    env.update(
-        AIRFLOW_HOME=str(root / "airflow-home"),
-        AIRFLOW__CORE__LOAD_EXAMPLES="False",
-        AIRFLOW__CORE__UNIT_TEST_MODE="True",
-    )
+    env = airflow_env(airflow_python, root / "airflow-home")
+    env["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
     output = root / "report.json"
-    run([str(airflow_python), str(root / "probe.py"), json.dumps(jobs), str(output)],
-        env=env, cwd=root)
+    run(shlex.join([str(airflow_python), "probe.py", json.dumps(jobs), str(output)]), root, env)
     return json.loads(output.read_text())
 
 
@@ -178,32 +191,36 @@ def the_dag(report: dict[str, Any], projects: dict[str, Path], engine: str) -> d
     return found["dags"][f"{package}_training"]
 
 
-def test_dag_folder_loads_one_dag_without_errors(
+def test_dag_folder_loads_one_dag_without_importing_the_project(
     report: dict[str, Any], projects: dict[str, Path], engine: str
 ) -> None:
     dag = the_dag(report, projects, engine)
-    assert set(dag["tasks"]) == set(CHAIN)
+    assert set(dag["tasks"]) == set(dvc_stages(projects[engine]))
+    # Airflow's venv cannot import the project, so the DAG loading proves it needs not.
+    assert not report[engine]["importable"] and not report[engine]["imported"]
 
 
-def test_tasks_form_the_pipeline_chain(
+def test_tasks_form_the_dvc_pipeline_chain(
     report: dict[str, Any], projects: dict[str, Path], engine: str
 ) -> None:
     tasks = the_dag(report, projects, engine)["tasks"]
-    for before, after in zip(CHAIN, CHAIN[1:]):
+    chain = dvc_stages(projects[engine])
+    for before, after in zip(chain, chain[1:]):
         assert tasks[before]["downstream"] == [after], before
         assert tasks[after]["upstream"] == [before], after
-    assert tasks[CHAIN[0]]["upstream"] == [] and tasks[CHAIN[-1]]["downstream"] == []
+    assert tasks[chain[0]]["upstream"] == [] and tasks[chain[-1]]["downstream"] == []
 
 
-def test_each_task_calls_the_project_cli_step_in_the_project(
+def test_each_task_reproduces_its_dvc_stage_in_the_project(
     report: dict[str, Any], projects: dict[str, Path], engine: str
 ) -> None:
     project = projects[engine]
-    slug, _ = names(project)
     venv_bin = str(project.resolve() / ".venv" / "bin")
-    for step, task in the_dag(report, projects, engine)["tasks"].items():
+    for stage, task in the_dag(report, projects, engine)["tasks"].items():
         assert task["operator"] == "airflow.providers.standard.operators.bash.BashOperator"
-        assert shlex.split(task["bash_command"]) == [slug, step]
+        # Only data is forced: it re-reads data.source, which DVC may not see change.
+        force = ["--force"] if stage == "data" else []
+        assert task["bash_command"].split() == ["dvc", "repro", "--single-item", *force, stage]
         # By default: the project holding the DAG file, with its own venv first on PATH.
         assert task["cwd"] == str(project.resolve())
         assert task["env"]["PATH"].split(os.pathsep)[0] == venv_bin
@@ -219,20 +236,151 @@ def test_schedule_and_retry_policy(
     assert dag["catchup"] is False
     assert dag["max_active_runs"] == 1
     assert "training" in dag["tags"] and dag["has_doc_md"]
-    for step, task in dag["tasks"].items():
-        assert task["retries"] >= 1, step
-        assert task["retry_delay_s"] > 0, step
-        assert task["execution_timeout_s"], f"{step} has no execution_timeout"
-        assert task["owner"] and task["owner"] != "airflow", step
+    for stage, task in dag["tasks"].items():
+        # train registers a model version before dvc.lock records it: never retried.
+        assert task["retries"] == (0 if stage == "train" else 2), stage
+        assert task["retry_delay_s"] > 0, stage
+        assert task["execution_timeout_s"], f"{stage} has no execution_timeout"
+        assert task["owner"] and task["owner"] != "airflow", stage
 
 
-def test_tasks_run_the_cli_in_the_configured_project_dir(
-    report: dict[str, Any], projects: dict[str, Path], engine: str
-) -> None:
-    """The env var moves the tasks to another checkout; each runs `<slug> <step>` there."""
-    found = report[engine]
-    assert found["execute_errors"] == {}, found["execute_errors"]
-    assert found["executed"] == CHAIN
-    stand_in = found["calls"][0].split(" ")[0] if found["calls"] else ""
-    assert stand_in.endswith(f"stand-in-{engine}")
-    assert found["calls"] == [f"{stand_in} {step}" for step in CHAIN]
+# --- Running: `airflow dags test` against a real project --------------------------------
+
+
+class Run(NamedTuple):
+    """What one `airflow dags test` did, read right after it."""
+
+    returncode: int
+    output: str
+    tasks: dict[str, tuple[str, int, int]]  # task_id -> (state, try_number, max_tries)
+    versions: list[str]  # registered model versions
+    aliases: dict[str, str]  # alias -> version
+    dvc_status: dict[str, Any]
+    lock: str  # dvc.lock as the run left it ("" if absent)
+
+
+class RealRun(NamedTuple):
+    project: Path
+    rendered_dvc_yaml: str
+    failed: Run
+    fixed: Run
+    unchanged: Run
+
+
+def task_instances(home: Path) -> dict[str, tuple[str, int, int]]:
+    """The latest DAG run's tasks, from Airflow's sqlite database."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT task_id, state, try_number, max_tries FROM task_instance WHERE run_id = "
+            "(SELECT run_id FROM dag_run ORDER BY id DESC LIMIT 1)"
+        ).fetchall()
+    return {task_id: (state, tries, max_tries) for task_id, state, tries, max_tries in rows}
+
+
+def registry(project: Path) -> tuple[list[str], dict[str, str]]:
+    """(versions, aliases) of the project's registered model in its own mlflow.db."""
+    from mlflow import MlflowClient  # imported when used: e2e modules are collected always
+
+    config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
+    name = config["mlflow"]["registered_model_name"]
+    client = MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
+    found = client.search_model_versions(f"name='{name}'")
+    versions = sorted(int(version.version) for version in found)
+    aliases = client.get_registered_model(name).aliases
+    return [str(v) for v in versions], {alias: str(v) for alias, v in aliases.items()}
+
+
+def declare_an_output_train_never_writes(project: Path) -> None:
+    dvc_yaml = project / "dvc.yaml"
+    pipeline = yaml.safe_load(dvc_yaml.read_text())
+    pipeline["stages"]["train"]["outs"].append(NEVER_WRITTEN)
+    dvc_yaml.write_text(yaml.safe_dump(pipeline, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def real_run(
+    airflow_python: Path, shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> RealRun:
+    project = render("cookiecutter", tmp_path_factory.mktemp("airflow-run"), **RUN_ANSWERS)
+    _, package = names(project)
+    for command in ("git init", "make install", "dvc init --quiet"):
+        run(command, project, shared_env)
+    home = tmp_path_factory.mktemp("airflow-home")
+    dag_file = project / "airflow" / "dags" / f"{package}_training.py"
+    (home / "dags").mkdir()
+    shutil.copy(dag_file, home / "dags")  # outside the project: the env var must say where
+    env = airflow_env(airflow_python, home)
+    env[f"{package.upper()}_PROJECT_DIR"] = str(project)
+    env[f"{package.upper()}_VENV"] = shared_env["VENV"]
+    airflow = airflow_python.parent / "airflow"
+    run(f"{airflow} db migrate", home, env)
+
+    def dags_test() -> Run:
+        result = capture([str(airflow), "dags", "test", f"{package}_training"], cwd=home, env=env)
+        status = capture(["dvc", "status", "--json"], cwd=project, env=shared_env)
+        assert status.returncode == 0, status.stdout + status.stderr
+        lock = project / "dvc.lock"
+        versions, aliases = registry(project)
+        return Run(
+            returncode=result.returncode,
+            output=result.stdout + result.stderr,
+            tasks=task_instances(home),
+            versions=versions,
+            aliases=aliases,
+            dvc_status=json.loads(status.stdout),
+            lock=lock.read_text() if lock.exists() else "",
+        )
+
+    rendered = (project / "dvc.yaml").read_text()
+    declare_an_output_train_never_writes(project)
+    failed = dags_test()
+    (project / "dvc.yaml").write_text(rendered)
+    fixed = dags_test()
+    unchanged = dags_test()
+    return RealRun(project, rendered, failed, fixed, unchanged)
+
+
+def succeeded(result: Run, stages: list[str]) -> None:
+    """The run succeeded, and so did each stage's task, at its first try."""
+    assert result.returncode == 0, result.output[-6000:]
+    first_tries = {task: (state, tries) for task, (state, tries, _) in result.tasks.items()}
+    assert first_tries == {stage: ("success", 1) for stage in stages}
+
+
+def test_train_failing_after_registering_is_not_retried(real_run: RealRun) -> None:
+    """The version is in the registry, dvc.lock lacks the stage, and train ran once."""
+    failed = real_run.failed
+    assert failed.returncode != 0 and "DagRun failed" in failed.output, failed.output[-6000:]
+    assert f"output '{NEVER_WRITTEN}' does not exist" in failed.output
+    assert failed.tasks["data"][0] == failed.tasks["prepare"][0] == "success", failed.tasks
+    assert failed.tasks["train"] == ("failed", 1, 0), "train must fail at once, not retry"
+    for stage in ("evaluate", "promote", "export"):
+        assert failed.tasks[stage][0] == "upstream_failed", (stage, failed.tasks)
+    assert failed.versions == ["1"]
+    assert failed.aliases == {CHALLENGER: "1"}
+    assert set(yaml.safe_load(failed.lock)["stages"]) == {"data", "prepare"}
+
+
+def test_run_after_the_fix_registers_one_version_and_crowns_it(real_run: RealRun) -> None:
+    fixed, project = real_run.fixed, real_run.project
+    assert (project / "dvc.yaml").read_text() == real_run.rendered_dvc_yaml
+    succeeded(fixed, dvc_stages(project))
+    assert fixed.versions == ["1", "2"], "one new version for the one train that ran"
+    assert fixed.aliases == {CHAMPION: "2", CHALLENGER: "2"}
+    # dvc.lock is true: every stage recorded, nothing to reproduce.
+    assert list(yaml.safe_load(fixed.lock)["stages"]) == dvc_stages(project)
+    assert fixed.dvc_status == {}
+    # The tasks worked in the project named by the env var, not beside the DAG file.
+    metadata = json.loads((project / "models" / "serving" / "metadata.json").read_text())
+    assert (metadata["version"], metadata["alias"]) == ("2", CHAMPION)
+
+
+def test_unchanged_week_reruns_data_and_skips_the_rest(real_run: RealRun) -> None:
+    unchanged, fixed = real_run.unchanged, real_run.fixed
+    stages = dvc_stages(real_run.project)
+    succeeded(unchanged, stages)
+    assert "Running stage 'data'" in unchanged.output
+    for stage in stages[1:]:
+        assert f"Stage '{stage}' didn't change, skipping" in unchanged.output, stage
+    assert unchanged.versions == fixed.versions and unchanged.aliases == fixed.aliases
+    assert unchanged.dvc_status == {} and unchanged.lock == fixed.lock

@@ -45,7 +45,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     },
     "github-ci": {
         "on": lambda answers: answers["ci"] == "github",
-        "paths": [".github/workflows/ci.yml", ".github/workflows/retrain.yml"],
+        "paths": [".github/workflows/ci.yml", ".github/workflows/retrain.yml",
+                  ".github/workflows/template-update.yml"],
         "mentions": r"\.github|github actions|workflows?\b",
     },
     "release-workflow": {

@@ -92,7 +92,7 @@ def test_main_removes_what_the_answers_turn_off(hook: ModuleType, project: Path)
     assert {"Dockerfile", "deploy", "monitoring", "k8s", "airflow"}.isdisjoint(names)
     assert {"terraform", ".github", "src", "tests", "config"} <= names
     workflows = sorted(path.name for path in (project / ".github" / "workflows").iterdir())
-    assert workflows == ["ci.yml", "retrain.yml"]
+    assert workflows == ["ci.yml", "retrain.yml", "template-update.yml"]
 
 
 def test_main_keeps_everything_when_all_on(hook: ModuleType, project: Path) -> None:

@@ -24,12 +24,9 @@ the working tree's (right after a release, that is the release before).
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import copier
@@ -38,12 +35,12 @@ import yaml
 from cookiecutter.main import cookiecutter
 from packaging.version import InvalidVersion, Version
 
-from bake import ANSWERS_FILE, GIT_ENV, TEMPLATE_DIR, capture, copy_template, dev_tool
+from bake import (
+    ANSWERS_FILE, GIT_ENV, RELEASES_DIR, TEMPLATE_DIR, UpgradeTemplate, capture, commit_all,
+    conflict_markers, copier_copy, cruft, dev_tool, fetch_releases, git, release_bundles,
+    rewritten_line, tree, upgrade_template,
+)
 
-# Every release of the template as a git bundle: the upgrade tests start from these.
-RELEASES_DIR = Path(__file__).parent / "releases"
-# What both engines render a project from: a release differs from HEAD only through these.
-RENDERED_FROM = ("cookiecutter.json", "copier.yml", "hooks", "{{cookiecutter.project_slug}}")
 CONFLICT_START, CONFLICT_END = "<<<<<<< before updating", ">>>>>>> after updating"
 
 # The team's edits to a project generated from the previous release, each a function of
@@ -89,68 +86,9 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True,
-        capture_output=True, text=True,
-    ).stdout.strip()
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--message", message)
-
-
-def release_bundles(folder: Path = RELEASES_DIR) -> dict[str, Path]:
-    """Each archived release's tag and bundle, oldest first (a bundle may build on older ones)."""
-    bundles = {}
-    for bundle in folder.glob("v*.bundle"):
-        try:
-            version = Version(bundle.stem)
-        except InvalidVersion:
-            pytest.fail(f"{bundle.name}: a release bundle is named after its PEP 440 tag")
-        if version.is_prerelease:
-            pytest.fail(f"{bundle.name}: only releases are archived, not pre-releases")
-        bundles[version] = bundle
-    if not bundles:
-        pytest.fail(f"no release bundle vX.Y.Z.bundle in {folder}: see docs/development.md")
-    return {bundles[version].stem: bundles[version] for version in sorted(bundles)}
-
-
-def fetch_releases(repo: Path) -> list[str]:
-    """Fetch every archived release's tag into `repo`; returns the tags, oldest first."""
-    for tag, bundle in release_bundles().items():
-        git(repo, "fetch", "--quiet", "--no-tags", str(bundle), f"refs/tags/{tag}:refs/tags/{tag}")
-    return list(release_bundles())
-
-
-def previous_release(repo: Path, releases: list[str]) -> str:
-    """The newest release in `repo` whose template differs from HEAD's."""
-    for tag in reversed(releases):
-        if git(repo, "diff", "--name-only", tag, "HEAD", "--", *RENDERED_FROM):
-            return tag
-    pytest.fail(f"the template is the same as in every release in {RELEASES_DIR}")
-
-
-@dataclass(frozen=True)
-class UpgradeTemplate:
-    path: Path  # a git repository: every release and, on top, the working tree as HEAD
-    release: str  # the release the projects are upgraded from
-    head: str  # the working tree's commit
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> UpgradeTemplate:
-    path = tmp_path_factory.mktemp("upgrade") / "template"
-    path.mkdir()
-    git(path, "init", "--quiet")
-    releases = fetch_releases(path)
-    git(path, "checkout", "--quiet", "-B", "main", releases[-1])
-    git(path, "rm", "-r", "--quiet", ".")  # so files deleted since the release stay deleted
-    copy_template(path)
-    git(path, "add", "--all")
-    git(path, "commit", "--quiet", "--allow-empty", "--message", "The working tree")
-    return UpgradeTemplate(path, previous_release(path, releases), git(path, "rev-parse", "HEAD"))
+    return upgrade_template(tmp_path_factory.mktemp("upgrade") / "template")
 
 
 def test_release_bundles_are_this_repositorys_release_tags(tmp_path: Path) -> None:
@@ -176,14 +114,6 @@ def test_release_bundles_are_this_repositorys_release_tags(tmp_path: Path) -> No
                 == git(repo, "rev-parse", f"{tag}^{{commit}}")), f"{tag}: bundle and tag differ"
 
 
-def copier_copy(template: UpgradeTemplate, dest: Path, ref: str, **answers: object) -> Path:
-    copier.run_copy(
-        str(template.path), dest, data=answers, vcs_ref=ref, defaults=True, quiet=True,
-        unsafe=False,
-    )
-    return dest
-
-
 @pytest.fixture(scope="module")
 def renders(
     template: UpgradeTemplate, tmp_path_factory: pytest.TempPathFactory
@@ -194,31 +124,12 @@ def renders(
             copier_copy(template, root / "head", "HEAD"))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under `root` but git's own, by POSIX path."""
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
 def tree_diff(actual: dict[str, bytes], expected: dict[str, bytes]) -> list[str]:
     differing = [f"only in project: {name}" for name in sorted(set(actual) - set(expected))]
     differing += [f"missing: {name}" for name in sorted(set(expected) - set(actual))]
     differing += [f"differs: {name}" for name in sorted(set(actual) & set(expected))
                   if actual[name] != expected[name]]
     return differing
-
-
-def conflict_markers(root: Path) -> list[str]:
-    """`path:line` of every line that git or copier would write as a conflict marker."""
-    found = []
-    for name, data in tree(root).items():
-        for number, line in enumerate(data.splitlines(), start=1):
-            if line.startswith((b"<<<<<<< ", b">>>>>>> ")) or line.rstrip() == b"=======":
-                found.append(f"{name}:{number}")
-    return found
 
 
 def apply_team_edits(project: Path) -> dict[str, Callable[[str], str]]:
@@ -289,30 +200,6 @@ def test_copier_update_applies_template_changes_and_keeps_team_edits(
     assert answers["_commit"] != template.release
 
 
-def rewritten_line(release_render: Path, head_render: Path) -> tuple[str, int]:
-    """A file in both renders and a line of its release version the template rewrote.
-
-    The line must be gone from the new version entirely, so no diff algorithm can take
-    it for an unchanged line: an edit of it overlaps the template's change.
-    """
-    old, new = tree(release_render), tree(head_render)
-    candidates = sorted(
-        (name for name in set(old) & set(new) if name != ANSWERS_FILE and old[name] != new[name]),
-        key=lambda name: (name != "config/model_config.yaml", name),  # a config a team tunes
-    )
-    for name in candidates:
-        try:
-            before, after = old[name].decode().splitlines(), new[name].decode().splitlines()
-        except UnicodeDecodeError:
-            continue
-        matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
-        for tag, start, end, _, _ in matcher.get_opcodes():
-            for index in range(start, end) if tag in ("replace", "delete") else ():
-                if before[index].strip() and before[index] not in after:
-                    return name, index
-    pytest.fail("the template rewrote no line since the previous release: nothing can overlap")
-
-
 def keep_after_updating(text: str) -> str:
     """Resolve every conflict by taking the template's side ("after updating")."""
     kept, side = [], None
@@ -373,12 +260,6 @@ def test_overlapping_edit_conflicts_inline_and_pre_commit_refuses_it(
     accepted = capture(pre_commit, cwd=project, env=env)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
     assert "Passed" in accepted.stdout
-
-
-def cruft(*args: str, cwd: Path, config: Path) -> subprocess.CompletedProcess[str]:
-    """The cruft CLI, with a cookiecutter config that keeps the home folder untouched."""
-    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config)}
-    return capture([dev_tool("cruft"), *args], cwd=cwd, env=env)
 
 
 def test_cruft_update_applies_template_changes_and_keeps_team_edits(

@@ -19,7 +19,7 @@ import yaml
 
 from bake import ENGINES, capture, dev_tool, render
 
-WORKFLOWS = ("cd.yml", "ci.yml", "retrain.yml")
+WORKFLOWS = ("cd.yml", "ci.yml", "retrain.yml", "template-update.yml")
 # Both engines with the defaults, a slug that is no valid Kubernetes name as it is, and the
 # component answers that change the workflows: no Kubernetes (cd.yml only pushes the image)
 # and no Docker (no image job, no cd.yml).
