@@ -1,8 +1,8 @@
 """Remove the files of the components the answers turned off.
 
 cookiecutter and cruft run this hook in the generated project. copier skips the same paths
-with the `_exclude` entries of copier.yml; the template tests render every combination with
-both engines and compare the trees, which keeps the two lists equal. References to a
+with the `_exclude` entries of copier.yml; tests/test_components.py checks, for every
+combination of answers, that those entries skip exactly what `PATHS` here removes. References to a
 component inside other files (README, Makefile, workflows) are Jinja conditionals there.
 A component folder cannot simply get an empty rendered name: cookiecutter refuses that.
 """
@@ -10,6 +10,19 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+
+# What each component owns: removed here when its answer turns it off. copier.yml's
+# `_exclude` skips the same paths (tests/test_components.py renders both for every
+# combination of answers and fails when they differ); the tests read the lists from here.
+PATHS = {
+    "docker": ("Dockerfile", ".dockerignore", "deploy", "monitoring"),
+    "k8s": ("k8s",),
+    "terraform": ("terraform",),
+    "airflow": ("airflow",),
+    "github_ci": (".github",),
+    "release_workflow": (".github/workflows/cd.yml",),  # the image's: goes with docker
+}
 
 
 def remove(root: Path, *relpaths: str) -> None:
@@ -24,25 +37,25 @@ def remove(root: Path, *relpaths: str) -> None:
 
 def remove_docker(root: Path) -> None:
     """The image and what runs it: compose stack, its monitoring config, the CD workflow."""
-    remove(root, "Dockerfile", ".dockerignore", "deploy", "monitoring")
+    remove(root, *PATHS["docker"])
     if (root / ".github").is_dir():
-        remove(root, ".github/workflows/cd.yml")
+        remove(root, *PATHS["release_workflow"])
 
 
 def remove_k8s(root: Path) -> None:
-    remove(root, "k8s")
+    remove(root, *PATHS["k8s"])
 
 
 def remove_terraform(root: Path) -> None:
-    remove(root, "terraform")
+    remove(root, *PATHS["terraform"])
 
 
 def remove_airflow(root: Path) -> None:
-    remove(root, "airflow")
+    remove(root, *PATHS["airflow"])
 
 
 def remove_github_ci(root: Path) -> None:
-    remove(root, ".github")
+    remove(root, *PATHS["github_ci"])
 
 
 def main(root: Path, answers: dict[str, Any]) -> int:

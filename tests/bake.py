@@ -6,6 +6,7 @@ Tests, scripts and benchmarks import them with `from bake import render, ENGINES
 import atexit
 import difflib
 import functools
+import importlib.util
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import IO, Any
 
 import copier
@@ -491,3 +493,16 @@ def rewritten_line(release_render: Path, head_render: Path) -> tuple[str, int]:
                     return name, index
     raise ReleaseArchiveError(
         "the template rewrote no line since the previous release: nothing can overlap")
+
+
+def post_gen_hook(dest: Path) -> ModuleType:
+    """hooks/post_gen_project.py as a module: rendered into ``dest`` without a
+    `cookiecutter` variable, so importing it defines its functions and runs nothing."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_snapshot()))
+    source = dest / "post_gen_project.py"
+    source.write_text(env.get_template("hooks/post_gen_project.py").render())
+    spec = importlib.util.spec_from_file_location("post_gen_project", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -9,49 +9,44 @@ import itertools
 import json
 import subprocess
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 
 from bake import (
-    ENGINES, RenderRefused, mentions, render, template_leftovers, template_snapshot,
-    tree_differences, unparsable_files,
+    ENGINES, RenderRefused, mentions, post_gen_hook, render, template_leftovers,
+    template_snapshot, tree_differences, unparsable_files,
 )
 from matrix import supported
 
-# What each component owns, and the words that would mean a file still refers to it once it
-# is off. Paths are relative to the project; a folder stands for everything inside it.
+# When each component is on, and the words that would mean a file still refers to it once
+# it is off. Its paths are the post-gen hook's (`PATHS`): they live there once.
 COMPONENTS: dict[str, dict[str, Any]] = {
     "docker": {
         "on": lambda answers: answers["include_docker"],
-        "paths": ["Dockerfile", ".dockerignore", "deploy", "monitoring"],
         "mentions": r"docker|ghcr\.io|\becr\b|compose\.yaml|minio|grafana|deploy/|monitoring/",
     },
     "k8s": {
         "on": lambda answers: answers["include_k8s"],
-        "paths": ["k8s"],
         "mentions": r"k8s|kubectl|kubernetes|kustomiz",
     },
     "terraform": {
         "on": lambda answers: answers["include_terraform"],
-        "paths": ["terraform"],
         "mentions": r"terraform|\.tf\b",
     },
     "airflow": {
         "on": lambda answers: answers["include_airflow"],
-        "paths": ["airflow"],
         "mentions": r"airflow|\bdags?\b",
     },
-    "github-ci": {
+    "github_ci": {
         "on": lambda answers: answers["ci"] == "github",
-        "paths": [".github/workflows/ci.yml", ".github/workflows/retrain.yml",
-                  ".github/workflows/template-update.yml"],
         "mentions": r"\.github|github actions|workflows?\b",
     },
-    "release-workflow": {
+    "release_workflow": {
         "on": lambda answers: answers["ci"] == "github" and answers["include_docker"],
-        "paths": [".github/workflows/cd.yml"],
         "mentions": r"cd\.yml",
     },
 }
@@ -96,9 +91,15 @@ def test_component_questions_are_the_matrix_axes() -> None:
     assert questions["cloud"] == list(CLOUD_PROVIDERS)
 
 
-def owned_paths(project: Path, component: str) -> list[str]:
-    """The component's paths that exist in the project."""
-    return [relpath for relpath in COMPONENTS[component]["paths"] if (project / relpath).exists()]
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[str, ...]]:
+    """What each component owns, from the post-gen hook."""
+    return post_gen_hook(tmp_path_factory.mktemp("hook")).PATHS
+
+
+def owned_paths(project: Path, owned: tuple[str, ...]) -> list[str]:
+    """Those of a component's paths that exist in the project."""
+    return [relpath for relpath in owned if (project / relpath).exists()]
 
 
 def make_targets(project: Path) -> set[str]:
@@ -111,18 +112,19 @@ def make_targets(project: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("answers", SUPPORTED, ids=map(combination_id, SUPPORTED))
-def test_combination(answers: dict[str, Any], tmp_path: Path) -> None:
+def test_combination(answers: dict[str, Any], paths, tmp_path: Path) -> None:
     projects = {engine: render(engine, tmp_path / engine, **answers) for engine in ENGINES}
     assert tree_differences(projects["cookiecutter"], projects["copier"]) == []
 
     project = projects["cookiecutter"]
     assert template_leftovers(project) == []
     assert unparsable_files(project) == []
+    assert set(COMPONENTS) == set(paths)
     for component, spec in COMPONENTS.items():
         if spec["on"](answers):
-            assert owned_paths(project, component) == spec["paths"], component
+            assert owned_paths(project, paths[component]) == list(paths[component]), component
         else:
-            assert owned_paths(project, component) == [], component
+            assert owned_paths(project, paths[component]) == [], component
             assert mentions(project, spec["mentions"]) == [], component
     assert ("image" in make_targets(project)) == answers["include_docker"]
     if answers["ci"] == "none":
@@ -130,6 +132,39 @@ def test_combination(answers: dict[str, Any], tmp_path: Path) -> None:
 
     recorded = yaml.safe_load((projects["copier"] / ".copier-answers.yml").read_text())
     assert {name: recorded[name] for name in answers} == answers
+
+
+def copier_excludes(answers: dict[str, Any]) -> set[str]:
+    """The project paths copier.yml's `_exclude` skips for these answers (its templated
+    entries, rendered as copier renders them: answers as variables)."""
+    entries = yaml.safe_load((template_snapshot() / "copier.yml").read_text())["_exclude"]
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    rendered = (env.from_string(entry).render(**answers).strip() for entry in entries)
+    return {entry.removeprefix("/") for entry in rendered if entry.startswith("/")}
+
+
+def hook_removes(hook: ModuleType, answers: dict[str, Any], root: Path) -> set[str]:
+    """The component paths the post-gen hook deletes for these answers, in a tree that
+    holds every one of them (as folders: the hook deletes files and folders alike)."""
+    owned = {relpath for relpaths in hook.PATHS.values() for relpath in relpaths}
+    for relpath in owned:
+        (root / relpath).mkdir(parents=True, exist_ok=True)
+    assert hook.main(root, answers) == 0
+    return {relpath for relpath in owned if not (root / relpath).exists()}
+
+
+@pytest.mark.parametrize("answers", SUPPORTED, ids=map(combination_id, SUPPORTED))
+def test_copier_skips_exactly_what_the_hook_removes(
+    answers: dict[str, Any], tmp_path: Path
+) -> None:
+    """One list of paths per component (the hook's PATHS); copier.yml must follow it."""
+    hook = post_gen_hook(tmp_path)
+    removed = hook_removes(hook, answers, tmp_path / "project")
+    excluded = copier_excludes(answers)
+    owned = {relpath for relpaths in hook.PATHS.values() for relpath in relpaths}
+    assert excluded <= owned, f"copier.yml skips paths no component owns: {excluded - owned}"
+    covered = {p for p in owned if any(p == e or p.startswith(e + "/") for e in excluded)}
+    assert covered == removed
 
 
 @pytest.mark.parametrize("engine", ENGINES)

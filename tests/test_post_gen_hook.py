@@ -3,29 +3,18 @@
 The rendered hook's lint check lives with the other hook in test_questions.py.
 """
 
-import importlib.util
 import shutil
 from pathlib import Path
 from types import ModuleType
 
-import jinja2
 import pytest
 
-from bake import project_files, render, template_snapshot
-
-HOOK = "hooks/post_gen_project.py"
+from bake import post_gen_hook, project_files, render
 
 
 @pytest.fixture(scope="module")
 def hook(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """The hook's functions: rendered without a `cookiecutter` variable, so main() is not run."""
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_snapshot()))
-    source = tmp_path_factory.mktemp("hook") / "post_gen_project.py"
-    source.write_text(env.get_template(HOOK).render())
-    spec = importlib.util.spec_from_file_location("post_gen_project", source)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return post_gen_hook(tmp_path_factory.mktemp("hook"))
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +42,16 @@ def top_levels(paths: set[str]) -> set[str]:
 
 def test_remove_docker(hook: ModuleType, project: Path) -> None:
     removed = removed_by(project, hook.remove_docker)
-    assert top_levels(removed) == {"Dockerfile", ".dockerignore", "deploy", "monitoring", ".github"}
-    assert {path for path in removed if path.startswith(".github/")} == {".github/workflows/cd.yml"}
+    assert top_levels(removed) == {*hook.PATHS["docker"], ".github"}
+    assert {path for path in removed if path.startswith(".github/")} == {
+        *hook.PATHS["release_workflow"]
+    }
     assert not (project / "deploy").exists() and not (project / "monitoring").exists()
 
 
 def test_remove_docker_without_workflows(hook: ModuleType, project: Path) -> None:
     hook.remove_github_ci(project)
-    assert top_levels(removed_by(project, hook.remove_docker)) == {
-        "Dockerfile", ".dockerignore", "deploy", "monitoring",
-    }
+    assert top_levels(removed_by(project, hook.remove_docker)) == set(hook.PATHS["docker"])
 
 
 @pytest.mark.parametrize(
