@@ -8,16 +8,14 @@ The harness is shown able to fail on a copy with a planted `shell=True` call.
 import json
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bake import ENGINES, render
+from bake import ENGINES, TOOLS, render
 
-TOOLS = Path(sys.executable).parent  # bandit: a dev dependency
 # `-ll`: report medium and high severity only; `-q`: no banner on stderr.
 BANDIT_ARGS = ["-r", "src", "-ll", "-q", "-f", "json"]
 PLANTED = '''

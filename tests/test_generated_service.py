@@ -10,7 +10,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,11 +22,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from bake import stop_process_group
+from bake import TOOLS, stop_process_group
 
 pytestmark = pytest.mark.e2e
-
-TOOLS = Path(sys.executable).parent
 
 
 def free_port() -> int:

@@ -13,17 +13,14 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
-from bake import render
+from bake import TOOLS, capture, render
 
-TOOLS = Path(sys.executable).parent  # check-jsonschema: a dev dependency
 PORT = 8080
 SERVICE = "model-service"  # the compose service and the Prometheus job
 COMPOSE_SCHEMA = "vendor.compose-spec"
@@ -95,10 +92,6 @@ PROMQL_KEYWORDS = {
     "group_left", "group_right", "inf", "nan",
 }
 INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Z_][A-Z0-9_]*)(?::?-[^}]*)?\}")
-
-
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -209,13 +202,13 @@ def alert_rules(project: Path) -> list[dict[str, Any]]:
 
 
 def test_prometheus_config_is_valid(project: Path, promtool: str) -> None:
-    result = run([promtool, "check", "config", "monitoring/prometheus.yml"], cwd=project)
+    result = capture([promtool, "check", "config", "monitoring/prometheus.yml"], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 rule files found" in result.stdout, result.stdout  # alerts.yml is loaded
 
 
 def test_alert_rules_are_valid(project: Path, problem_type: str, promtool: str) -> None:
-    result = run([promtool, "check", "rules", "monitoring/alerts.yml"], cwd=project)
+    result = capture([promtool, "check", "rules", "monitoring/alerts.yml"], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     alerts = {rule["alert"]: rule for rule in alert_rules(project)}
     assert set(alerts) == SERVICE_ALERTS | {QUALITY_ALERT[problem_type]}
@@ -265,7 +258,7 @@ def test_quality_alert_compares_live_with_held_out_quality(
     assert {q.live, q.held_out, q.feedback} <= promql_metrics(rule["expr"])
     tests = tmp_path / "quality_test.yml"
     tests.write_text(yaml.safe_dump(quality_rule_test(project, problem_type)))
-    result = run([promtool, "test", "rules", str(tests)], cwd=project)
+    result = capture([promtool, "test", "rules", str(tests)], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -289,7 +282,7 @@ def test_kubernetes_discovery_example_is_valid(
     config["scrape_configs"] = example
     shutil.copy(project / "monitoring" / "alerts.yml", tmp_path / "alerts.yml")
     (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    result = run([promtool, "check", "config", "prometheus.yml"], cwd=tmp_path)
+    result = capture([promtool, "check", "config", "prometheus.yml"], cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     # It keys on the annotations the Deployment really carries.
     deployment = (project / "k8s" / "base" / "deployment.yaml").read_text()
@@ -305,7 +298,7 @@ def test_prometheus_config_without_kubernetes_is_valid(
     project = render("cookiecutter", tmp_path_factory.mktemp("no-k8s"), include_k8s=False)
     config = project / "monitoring" / "prometheus.yml"
     assert "kubernetes" not in config.read_text().lower()
-    result = run([promtool, "check", "config", "monitoring/prometheus.yml"], cwd=project)
+    result = capture([promtool, "check", "config", "monitoring/prometheus.yml"], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -375,7 +368,7 @@ def test_grafana_provisioning_matches_compose(project: Path) -> None:
 def test_compose_matches_the_compose_spec(project: Path) -> None:
     check = TOOLS / "check-jsonschema"
     assert check.is_file(), "check-jsonschema is missing: `make venv` installs the dev dependencies"
-    result = run(
+    result = capture(
         [str(check), "--builtin-schema", COMPOSE_SCHEMA, "deploy/compose.yaml"], cwd=project
     )
     assert result.returncode == 0, result.stdout + result.stderr

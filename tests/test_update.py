@@ -1,27 +1,14 @@
 """`copier update` brings a new template version into a project and keeps the team's edits."""
 
-import os
-import subprocess
 from pathlib import Path
 
 import copier
 import yaml
 
-from bake import ANSWERS_FILE, GIT_ENV, copy_template
+from bake import ANSWERS_FILE, commit_all, copy_template, git
 
 TEMPLATE_LINE = "# Added by template v0.2.0.\n"
 USER_LINES = "\n[tool.coverage.run]\nbranch = true\n"
-
-
-def git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", *args], cwd=repo, env={**os.environ, **GIT_ENV}, check=True, capture_output=True
-    )
-
-
-def commit_all(repo: Path, message: str) -> None:
-    git(repo, "add", "--all")
-    git(repo, "commit", "--quiet", "--message", message)
 
 
 def test_update_applies_template_change_and_keeps_user_edit(tmp_path: Path) -> None:
@@ -56,9 +43,7 @@ def test_update_applies_template_change_and_keeps_user_edit(tmp_path: Path) -> N
 
 
 def tracked_files(repo: Path) -> dict[str, bytes]:
-    listing = subprocess.run(
-        ["git", "ls-files", "-z"], cwd=repo, check=True, capture_output=True, text=True
-    ).stdout
+    listing = git(repo, "ls-files", "-z")
     return {name: (repo / name).read_bytes() for name in filter(None, listing.split("\0"))}
 
 
