@@ -31,12 +31,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --group dev
 	@touch $@
 
-# Debian's prometheus package brings promtool, which checks the generated monitoring
-# config. Installing needs root (as in CI); elsewhere those checks are skipped.
+# Debian packages some tests need; installing needs root (as in CI), and elsewhere those
+# tests are skipped. prometheus brings promtool, which checks the generated monitoring
+# config. buildah, podman, runc and debootstrap build and run the generated project's
+# image without a Docker daemon (tests/test_image_e2e.py): runc, not crun, is the runtime
+# that works on these machines, and debootstrap makes the stand-in base image.
+TOOL_PACKAGES := prometheus buildah podman runc debootstrap
+TOOL_COMMANDS := promtool buildah podman runc debootstrap
+
 tools:
-	@command -v promtool >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] \
-		|| apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 \
-		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends prometheus >/dev/null; }
+	@missing=0; for tool in $(TOOL_COMMANDS); do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
+	[ $$missing = 0 ] || [ "$$(id -u)" != 0 ] \
+		|| apt-get install -y -q --no-install-recommends $(TOOL_PACKAGES) >/dev/null 2>&1 \
+		|| { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $(TOOL_PACKAGES) >/dev/null; }
 
 lint: venv
 	$(BIN)/flake8 .

@@ -102,17 +102,27 @@ def _compile_once(self, source, name=None, filename=None, raw=False, defer_init=
     return _COMPILED[key]
 
 
-jinja2.Environment.compile = _compile_once
+@contextmanager
+def jinja_compiled_once() -> Iterator[None]:
+    """Jinja's compile step cached for the block's duration: the tests' session fixture
+    (tests/conftest.py) runs every test inside it. Importing bake changes nothing."""
+    previous = jinja2.Environment.compile
+    jinja2.Environment.compile = _compile_once
+    try:
+        yield
+    finally:
+        jinja2.Environment.compile = previous
 
 
 @contextmanager
 def jinja_compiling_every_time() -> Iterator[None]:
     """Jinja as the engines use it outside the tests, for the block's duration."""
+    previous = jinja2.Environment.compile
     jinja2.Environment.compile = _compile_every_time
     try:
         yield
     finally:
-        jinja2.Environment.compile = _compile_once
+        jinja2.Environment.compile = previous
 
 
 class RenderRefused(Exception):

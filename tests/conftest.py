@@ -1,4 +1,5 @@
-"""Fixtures shared by the end-to-end modules: one generated, pipeline-run default project.
+"""Fixtures shared by the test modules: the Jinja compile cache for every test, and for the
+end-to-end modules one generated, pipeline-run default project.
 
 The project fixture is session-scoped so the slow part (install + pipeline) runs once
 however many modules use it.
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bake import project_env, render
+from bake import jinja_compiled_once, project_env, render
 
 # The engine of the default e2e project: copier, the one `copier update` keeps projects on.
 E2E_ENGINE = "copier"
@@ -31,6 +32,14 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
         output = (result.stdout + result.stderr)[-6000:]
         pytest.fail(f"`{command}` exited {result.returncode} in {cwd}:\n{output}")
     return result
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jinja_compile_cache() -> Iterator[None]:
+    """Each test process compiles every template source once (``bake.jinja_compiled_once``:
+    renders 2.5 to 4 times faster, byte for byte the same)."""
+    with jinja_compiled_once():
+        yield
 
 
 @pytest.fixture(scope="session")
