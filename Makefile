@@ -20,7 +20,7 @@ help:
 	@echo "make test-fast  everything but the end-to-end tier"
 	@echo "make lint       flake8 over the template's own code (tests, scripts, benchmarks)"
 	@echo "make docs       build the documentation site into build/site (mkdocs --strict)"
-	@echo "make bench      print render, pipeline and serving benchmarks"
+	@echo "make bench      render, pipeline, bytecode and serving benchmarks, and a 10-minute soak (SOAK_SECONDS=)"
 	@echo "make clean      remove the virtualenv and build output"
 
 venv: $(STAMP)
@@ -76,7 +76,9 @@ bench: venv
 	@command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk \
 		|| { apt-get update && apt-get install -y --no-install-recommends wrk; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_render_pipeline.py
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_serving.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_bytecode.py
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/bench_serving.py \
+		--soak-seconds $${SOAK_SECONDS:-600}
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
