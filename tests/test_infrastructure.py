@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from docker.utils.build import exclude_paths
+from dockerfile_parse import DockerfileParser
 
 from bake import ENGINES, capture, dev_tool, render
 
@@ -47,22 +48,14 @@ VALIDATED = re.compile(r"passed for resource (\S+) against version (\S+)")
 
 
 def dockerfile(project: Path) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs: continuation lines joined, comments dropped."""
-    instructions, pending = [], ""
-    for line in (project / "Dockerfile").read_text().splitlines():
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.lstrip().startswith("#"):  # a comment inside a continued instruction
-            continue
-        pending += line.rstrip()
-        if pending.endswith("\\"):
-            pending = pending[:-1] + " "
-            continue
-        keyword, _, arguments = pending.strip().partition(" ")
-        instructions.append((keyword.upper(), " ".join(arguments.split())))
-        pending = ""
-    assert not pending, "the Dockerfile ends inside a continued instruction"
-    return instructions
+    """(INSTRUCTION, arguments) pairs as dockerfile-parse reads them (continuation lines
+    joined, comments dropped), with runs of whitespace in the arguments made one space."""
+    parsed = DockerfileParser(path=str(project / "Dockerfile")).structure
+    return [
+        (item["instruction"], " ".join(item["value"].split()))
+        for item in parsed
+        if item["instruction"] != "COMMENT"
+    ]
 
 
 def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
