@@ -19,7 +19,7 @@ import tempfile
 import tomllib
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -103,26 +103,24 @@ def _compile_once(self, source, name=None, filename=None, raw=False, defer_init=
 
 
 @contextmanager
-def jinja_compiled_once() -> Iterator[None]:
+def _jinja_compiling_with(compile_function: Any) -> Iterator[None]:
+    previous = jinja2.Environment.compile
+    jinja2.Environment.compile = compile_function
+    try:
+        yield
+    finally:
+        jinja2.Environment.compile = previous
+
+
+def jinja_compiled_once() -> AbstractContextManager[None]:
     """Jinja's compile step cached for the block's duration: the tests' session fixture
     (tests/conftest.py) runs every test inside it. Importing bake changes nothing."""
-    previous = jinja2.Environment.compile
-    jinja2.Environment.compile = _compile_once
-    try:
-        yield
-    finally:
-        jinja2.Environment.compile = previous
+    return _jinja_compiling_with(_compile_once)
 
 
-@contextmanager
-def jinja_compiling_every_time() -> Iterator[None]:
+def jinja_compiling_every_time() -> AbstractContextManager[None]:
     """Jinja as the engines use it outside the tests, for the block's duration."""
-    previous = jinja2.Environment.compile
-    jinja2.Environment.compile = _compile_every_time
-    try:
-        yield
-    finally:
-        jinja2.Environment.compile = previous
+    return _jinja_compiling_with(_compile_every_time)
 
 
 class RenderRefused(Exception):
