@@ -85,7 +85,7 @@ def repro(stage: str) -> str:
 
 with DAG(
     dag_id="{{ cookiecutter.package_name }}_training",
-    description="data >> prepare >> train >> evaluate >> promote >> export",
+    description=" >> ".join(STAGES),
     schedule="@weekly",
     start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
     catchup=False,
