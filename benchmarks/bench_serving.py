@@ -7,6 +7,9 @@ One run, one model, one machine. Each server is started, warmed up, loaded with 
     generated           `<slug> serve` on a copy of the exported bundle (no tracking database)
     generated + scrapes the same, while a scraper GETs /metrics once a second, as Prometheus
                         would; the live drift gauges must be recomputed meanwhile
+    drift in a thread   the same with DRIFT_PROCESS=false: the drift statistics in a
+                        thread of the server instead of the drift process
+    drift never         a diagnosis: the drift worker never wakes
     bentoml             `bentoml serve` of a minimal BentoML service around the same
                         scikit-learn pipeline (benchmarks/bentoml_service.py), in a venv of
                         its own
@@ -364,6 +367,14 @@ def servers(project: Path, scratch: Path, bentoml: Path) -> list[Server]:
         env=dict(generated.env, DRIFT_INTERVAL="1e9", DRIFT_RECORDS=str(10**12)),
     )
 
+    # The previous default, kept as a setting: the statistics in a thread of the server.
+    threaded_port = free_port()
+    threaded = dataclasses.replace(
+        generated, label="generated, drift in a thread", port=threaded_port,
+        argv=[*generated.argv[:-1], str(threaded_port)],
+        env=dict(generated.env, DRIFT_PROCESS="false"),
+    )
+
     bentoml_port = free_port()
     model_file = project / "models" / "serving" / "model" / "model.skops"
     bentoml_env = dict(
@@ -388,7 +399,7 @@ def servers(project: Path, scratch: Path, bentoml: Path) -> list[Server]:
          "--host", HOST, "--port", str(ceiling_port), "--no-access-log"],
         ceiling_dir, base_env, ceiling_port, "/ready", "/predict", predict_body,
     )
-    return [mlflow, generated, scraped, quiet, bentoml_server, ceiling]
+    return [mlflow, generated, scraped, threaded, quiet, bentoml_server, ceiling]
 
 
 def fetch(url: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
@@ -714,6 +725,7 @@ def print_report(results: list[Result], model_ms: dict[str, float],
     mlflow, generated, scraped = (by_label[label] for label in
                                   ("mlflow models serve", "generated", "generated + scrapes"))
     quiet = by_label["generated, drift never computed"]
+    threaded = by_label["generated, drift in a thread"]
     bentoml, ceiling = by_label["BentoML"], by_label["HTTP ceiling (FastAPI)"]
     rows = []
     for result in results:
@@ -741,6 +753,10 @@ def print_report(results: list[Result], model_ms: dict[str, float],
          None, "", "{:.2f}"),
         ("diagnosis: p99 with live drift ÷ p99 drift never computed",
          generated.load.p99_ms / quiet.load.p99_ms, None, "", "{:.2f}"),
+        ("diagnosis: throughput, drift process ÷ drift in a thread",
+         rate / threaded.load.requests_per_s, None, "", "{:.2f}x"),
+        ("diagnosis: p99, drift in a thread ÷ drift process",
+         threaded.load.p99_ms / generated.load.p99_ms, None, "", "{:.2f}"),
     ]
     checks = {">=": float.__ge__, ">": float.__gt__, "<=": float.__le__, "<": float.__lt__}
     rows = []
@@ -756,7 +772,7 @@ def print_report(results: list[Result], model_ms: dict[str, float],
     if scraped.scrapes is not None:
         print(f"- scrapes during `generated + scrapes`: {scraped.scrapes.summary()}, "
               f"statuses {dict(scraped.scrapes.statuses)}")
-    for result in (generated, scraped, quiet):
+    for result in (generated, scraped, threaded, quiet):
         print(f"- drift gauges during `{result.label}`: {drift_note(result.drift)}")
     calls = ", ".join(f"{runtime} {ms:.3f} ms" for runtime, ms in model_ms.items())
     print(f"- the model call alone, one row, in-process (median of 200): {calls}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import shutil
 import threading
 import time
@@ -28,6 +29,7 @@ from sklearn.pipeline import Pipeline
 from {{ cookiecutter.package_name }} import model_io
 from {{ cookiecutter.package_name }}.data import infer_schema
 from {{ cookiecutter.package_name }}.errors import PipelineError
+from {{ cookiecutter.package_name }}.monitor import DriftBaseline
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Dtype, Feature, to_features
 from {{ cookiecutter.package_name }}.serving import Settings, create_app
 from {{ cookiecutter.package_name }}.serving.service import Service, open_bundle
@@ -630,27 +632,29 @@ def shifted_records(splits, schema: DatasetSchema, drift_feature) -> list[Record
 
 @contextmanager
 def drift_spied(service: Service) -> Iterator[list[str]]:
-    """Names of the threads that computed drift reports while the block ran."""
-    assert service.drift is not None
-    monitor = service.drift._monitor
+    """Names of the threads that started drift computations while the block ran."""
+    drift = service.drift
+    assert drift is not None
     threads: list[str] = []
-    original = monitor.report
+    original = drift._report
 
-    def report() -> Any:
+    def report(rows: list[tuple[Any, ...]]) -> Any:
         threads.append(threading.current_thread().name)
-        return original()
+        return original(rows)
 
-    monitor.report = report  # type: ignore[method-assign]
+    drift._report = report  # type: ignore[method-assign]
     try:
         yield threads
     finally:
-        monitor.report = original  # type: ignore[method-assign]
+        drift._report = original  # type: ignore[method-assign]
 
 
 def test_drift_gauges_flag_a_shifted_feature(
     serving_bundle: Path, shifted_records, schema, drift_feature
 ) -> None:
-    service = loaded_service(serving_bundle)
+    # Computed in a thread (DRIFT_PROCESS=false): the same statistics, and no process to
+    # spawn; the next test runs them in the drift process.
+    service = loaded_service(serving_bundle, drift_process=False)
     with TestClient(create_app(service=service)) as client:
         assert client.post("/predict", json={"records": shifted_records}).status_code == 200
         assert flagged_features(samples(client), schema) == set()  # not computed yet
@@ -659,6 +663,34 @@ def test_drift_gauges_flag_a_shifted_feature(
     assert flagged_features(metrics, schema) == {drift_feature.name}
     assert metrics[("model_drift_observed_records", ())] == len(shifted_records)
     assert metrics[("model_drift_computed_timestamp_seconds", ())] > 0
+
+
+def test_drift_is_computed_in_a_process_of_its_own(
+    serving_bundle: Path, shifted_records, schema, drift_feature, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statistics never take this process's GIL: no report is computed here, a
+    spawned child computes the same gauges, and it ends with the app."""
+    here: list[int] = []
+    original = DriftBaseline.report
+
+    def report(self: DriftBaseline, rows: Any) -> Any:
+        here.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(DriftBaseline, "report", report)  # this process only
+    before = set(multiprocessing.active_children())
+    service = loaded_service(serving_bundle)
+    with TestClient(create_app(service=service)) as client:
+        client.post("/predict", json={"records": shifted_records})
+        assert service.drift is not None and service.drift.refresh()
+        children = set(multiprocessing.active_children()) - before
+        assert len(children) == 1
+        metrics = samples(client)
+    assert here == []
+    assert flagged_features(metrics, schema) == {drift_feature.name}
+    (child,) = children
+    child.join(5)
+    assert not child.is_alive(), "the drift process outlived the app"
 
 
 def test_scrapes_read_drift_and_never_compute_it(serving_bundle: Path, shifted_records) -> None:
@@ -674,7 +706,9 @@ def test_scrapes_read_drift_and_never_compute_it(serving_bundle: Path, shifted_r
 def test_the_drift_worker_recomputes_after_enough_records(
     serving_bundle: Path, shifted_records, schema, drift_feature
 ) -> None:
-    service = loaded_service(serving_bundle, drift_records=len(shifted_records))
+    service = loaded_service(
+        serving_bundle, drift_records=len(shifted_records), drift_process=False
+    )
     with TestClient(create_app(service=service)) as client, drift_spied(service) as threads:
         client.post("/predict", json={"records": shifted_records})
         deadline = time.monotonic() + 20

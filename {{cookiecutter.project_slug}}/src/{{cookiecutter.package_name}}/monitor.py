@@ -18,7 +18,7 @@ import importlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -270,21 +270,55 @@ def run(config: ProjectConfig, current_path: Path) -> DriftReport:
     return report
 
 
+@dataclass(frozen=True)
+class DriftBaseline:
+    """What a live window is tested against: the reference rows, the schema, the rule.
+
+    Picklable, so the service sends it once to the process that computes its drift.
+    """
+
+    reference: pd.DataFrame
+    schema: DatasetSchema
+    settings: MonitoringSection
+
+    def report(self, rows: Sequence[tuple[Any, ...]]) -> DriftReport | None:
+        """Drift of ``rows`` (value tuples in schema order); None, with a warning, when
+        they cannot be tested (a feature missing in every row): a metrics scrape should
+        not fail over it."""
+        window = pd.DataFrame.from_records(rows, columns=self.schema.names())
+        try:
+            return detect_drift(self.reference, window, self.schema, self.settings)
+        except DataValidationError as exc:
+            log.warning("live drift not computed: %s", exc)
+            return None
+
+
+@dataclass(frozen=True)
+class Window:
+    """The live window at one moment: how many rows were observed by then, and the
+    (at most ``window_size``) most recent ones."""
+
+    observed: int
+    rows: list[tuple[Any, ...]]
+
+
 class LiveDriftMonitor:
     """Drift of the service's last ``window_size`` requests against the reference.
 
     ``observe`` runs in request handlers, so it only appends plain tuples to a bounded
-    deque under a lock. ``report`` builds the DataFrame and runs the tests: CPU work for
-    a background thread (the service's drift worker), never for the event loop.
+    deque under a lock. ``report`` builds the DataFrame and runs the tests: CPU work that
+    the service's drift worker hands to a process of its own (``baseline`` and
+    ``window()`` are what it sends), never work for the event loop.
     """
 
     def __init__(
         self, reference: pd.DataFrame, schema: DatasetSchema, settings: MonitoringSection
     ) -> None:
-        self._reference = _checked_features(reference, schema, "reference")
-        self._schema = schema
-        self._settings = settings
+        self.baseline = DriftBaseline(
+            _checked_features(reference, schema, "reference"), schema, settings
+        )
         self._names = schema.names()
+        self._min_window = settings.min_window
         self._window: deque[tuple[Any, ...]] = deque(maxlen=settings.window_size)
         self._lock = threading.Lock()
         self._seen = 0  # rows observed so far; also tells whether the cache is stale
@@ -315,26 +349,25 @@ class LiveDriftMonitor:
         with self._lock:
             return self._seen
 
-    def report(self) -> DriftReport | None:
-        """Drift of the current window; None until ``min_window`` rows were observed.
-
-        Also None, with a warning, when the window cannot be tested (a feature missing
-        in every recent request): a metrics scrape should not fail over it.
-        """
+    def window(self) -> Window | None:
+        """A copy of the window; None until ``min_window`` rows were observed."""
         with self._lock:
-            if self._seen < self._settings.min_window:
+            if self._seen < self._min_window:
                 return None
+            return Window(self._seen, list(self._window))
+
+    def report(self) -> DriftReport | None:
+        """Drift of the current window, computed here; None as for ``window()`` and
+        ``DriftBaseline.report``. Cached until new rows arrive."""
+        with self._lock:
             if self._cached_at == self._seen:
                 return self._cached
-            seen, rows = self._seen, list(self._window)
-        # Test outside the lock: observe() in a request handler never waits for it.
-        window = pd.DataFrame.from_records(rows, columns=self._names)
-        try:
-            report = detect_drift(self._reference, window, self._schema, self._settings)
-        except DataValidationError as exc:
-            log.warning("live drift not computed: %s", exc)
-            report = None
+        window = self.window()
+        if window is None:
+            return None
+        # Tested outside the lock: observe() in a request handler never waits for it.
+        report = self.baseline.report(window.rows)
         with self._lock:
-            if seen > self._cached_at:
-                self._cached, self._cached_at = report, seen
+            if window.observed > self._cached_at:
+                self._cached, self._cached_at = report, window.observed
         return report

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..config import MonitoringSection
 from ..model_io import Predictor, Record, ServingBundle, export_from_registry
-from ..monitor import LiveDriftMonitor, load_statistics
+from ..monitor import LiveDriftMonitor
 from .drift import DriftWorker
 from .metrics import ServiceMetrics
 from .settings import Settings
@@ -76,10 +76,14 @@ class Service:
             predictor = self.bundle.predictor(prefer_onnx=self.settings.prefer_onnx)
             monitoring = MonitoringSection(**self.bundle.metadata.get("monitoring", {}))
             monitor = LiveDriftMonitor(self.bundle.reference(), self.bundle.schema, monitoring)
-            load_statistics()
             self.drift = DriftWorker(
-                monitor, self.metrics, self.settings.drift_interval, self.settings.drift_records
+                monitor,
+                self.metrics,
+                self.settings.drift_interval,
+                self.settings.drift_records,
+                own_process=self.settings.drift_process,
             )
+            self.drift.prepare()
             self.metrics.info.info(
                 {
                     "name": self.bundle.metadata["name"],

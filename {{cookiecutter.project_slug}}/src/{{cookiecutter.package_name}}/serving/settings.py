@@ -25,6 +25,11 @@ class Settings(TaskSettings):
     drift_records: int = Field(
         500, ge=1, description="new records that trigger a drift computation before the interval"
     )
+    drift_process: bool = Field(
+        True,
+        description="compute live drift in a process of its own, so its statistics never "
+        "hold the GIL the requests need; false: in a thread, saving that process's memory",
+    )
     shutdown_timeout: float = Field(
         20.0,
         gt=0,
