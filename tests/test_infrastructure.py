@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -310,45 +311,72 @@ def test_kubernetes_validate_strict(
     assert len(expected) >= 8 and sorted(validated) == sorted(expected)
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
-@pytest.mark.parametrize("case", CASES)
-def test_manifests_agree_with_image_and_app(
-    projects: dict[str, Path], manifests: dict[tuple[str, str], str], case: str, overlay: str
-) -> None:
-    project = projects[case]
+@dataclass(frozen=True)
+class Workload:
+    """One overlay's objects by kind, its Deployment's pod template, the pod's only
+    container, and what the manifests are checked against: the image's final stage and
+    the project."""
+
+    found: dict[str, dict]
+    pod: dict
+    container: dict
+    runtime: list[tuple[str, str]]
+    project: Path
+    overlay: str
+
+    @property
+    def spec(self) -> dict:
+        return self.pod["spec"]
+
+    def port(self, port: int | str) -> int:
+        """A port number, or the number of the container's port of that name."""
+        named = {item["name"]: item["containerPort"] for item in self.container["ports"]}
+        return named[port] if isinstance(port, str) else port
+
+
+@pytest.fixture(params=[(case, overlay) for case in CASES for overlay in OVERLAYS],
+                ids=lambda param: "-".join(param))
+def workload(request: pytest.FixtureRequest, projects: dict[str, Path],
+             manifests: dict[tuple[str, str], str]) -> Workload:
+    case, overlay = request.param
     found = objects(manifests[case, overlay])
-    slug = pyproject(project)["project"]["name"]
-    name = slug.replace("_", "-")
-    runtime = final_stage(dockerfile(project))
-    deployment, service = found["Deployment"], found["Service"]
-    pod = deployment["spec"]["template"]
-    spec = pod["spec"]
-    (container,) = spec["containers"]
-    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    pod = found["Deployment"]["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    project = projects[case]
+    return Workload(found, pod, container, final_stage(dockerfile(project)), project, overlay)
 
-    def resolve(port: int | str) -> int:
-        return ports[port] if isinstance(port, str) else port
 
-    # One port everywhere: the image's CMD and EXPOSE, the container, the Service.
-    assert ports == {"http": PORT} and only(runtime, "EXPOSE") == str(PORT)
-    assert "command" not in container and "args" not in container  # the image's CMD runs
-    (service_port,) = service["spec"]["ports"]
-    assert resolve(service_port["targetPort"]) == PORT
+def test_one_port_for_image_container_and_service(workload: Workload) -> None:
+    """The image's EXPOSE, the container's only port and the Service's target agree, and
+    the container runs the image's CMD."""
+    container = workload.container
+    assert {item["name"]: item["containerPort"] for item in container["ports"]} == {"http": PORT}
+    assert only(workload.runtime, "EXPOSE") == str(PORT)
+    assert "command" not in container and "args" not in container
+    (service_port,) = workload.found["Service"]["spec"]["ports"]
+    assert workload.port(service_port["targetPort"]) == PORT
+    ingress = workload.found["NetworkPolicy"]["spec"]["ingress"]
+    assert workload.port(ingress[0]["ports"][0]["port"]) == PORT
 
-    # Probes hit routes the generated app declares, on that port.
-    app_routes = routes(project)
-    probes = {kind: container[f"{kind}Probe"]["httpGet"]
+
+def test_probes_and_scrapes_hit_routes_the_app_declares(workload: Workload) -> None:
+    app_routes = routes(workload.project)
+    probes = {kind: workload.container[f"{kind}Probe"]["httpGet"]
               for kind in ("startup", "liveness", "readiness")}
     assert probes["liveness"]["path"] == "/health" and probes["readiness"]["path"] == "/ready"
     for probe in probes.values():
-        assert probe["path"] in app_routes and resolve(probe["port"]) == PORT
-    scrape = pod["metadata"]["annotations"]
+        assert probe["path"] in app_routes and workload.port(probe["port"]) == PORT
+    scrape = workload.pod["metadata"]["annotations"]
     assert scrape["prometheus.io/scrape"] == "true"
     assert int(scrape["prometheus.io/port"]) == PORT and scrape["prometheus.io/path"] in app_routes
 
-    # Selectors find the pods; the autoscaler scales this Deployment.
-    labels = pod["metadata"]["labels"]
-    selectors = [deployment["spec"]["selector"]["matchLabels"], service["spec"]["selector"],
+
+def test_selectors_find_the_pods(workload: Workload) -> None:
+    found = workload.found
+    deployment = found["Deployment"]
+    labels = workload.pod["metadata"]["labels"]
+    selectors = [deployment["spec"]["selector"]["matchLabels"],
+                 found["Service"]["spec"]["selector"],
                  found["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"],
                  found["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"]]
     for selector in selectors:
@@ -356,25 +384,31 @@ def test_manifests_agree_with_image_and_app(
     assert found["HorizontalPodAutoscaler"]["spec"]["scaleTargetRef"] == {
         "apiVersion": "apps/v1", "kind": "Deployment", "name": deployment["metadata"]["name"]
     }
-    assert resolve(found["NetworkPolicy"]["spec"]["ingress"][0]["ports"][0]["port"]) == PORT
 
-    # Names, labels, namespace, image.
-    namespace = found["Namespace"]["metadata"]["name"]
-    assert namespace == f"{name}-{overlay}"
-    for kind, document in found.items():
+
+def test_names_labels_namespace_and_image(workload: Workload) -> None:
+    slug = pyproject(workload.project)["project"]["name"]
+    name = slug.replace("_", "-")
+    namespace = workload.found["Namespace"]["metadata"]["name"]
+    assert namespace == f"{name}-{workload.overlay}"
+    for kind, document in workload.found.items():
         metadata = document["metadata"]
         assert metadata.get("namespace", namespace) == namespace, kind
         if kind != "Namespace":
             assert metadata["name"] == name
             assert metadata["labels"]["app.kubernetes.io/name"] == name
-            assert metadata["labels"]["app.kubernetes.io/instance"] == f"{name}-{overlay}"
+            assert metadata["labels"]["app.kubernetes.io/instance"] == f"{name}-{workload.overlay}"
             assert {"app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"} <= set(
                 metadata["labels"])
-    image, _, tag = container["image"].rpartition(":")
+    image, _, tag = workload.container["image"].rpartition(":")
     assert image == f"ghcr.io/OWNER/{slug}" and tag and tag != "latest"
 
-    # The same user as the image, locked down; the only writable path is an emptyDir /tmp.
-    uid, gid = map(int, only(runtime, "USER").split(":"))
+
+def test_pods_run_as_the_image_user_locked_down(workload: Workload) -> None:
+    """The image's user, no privilege, a read-only root; the only writable path is an
+    emptyDir /tmp; no service-account token."""
+    spec, container = workload.spec, workload.container
+    uid, gid = map(int, only(workload.runtime, "USER").split(":"))
     pod_security, security = spec["securityContext"], container["securityContext"]
     assert pod_security["runAsNonRoot"] is True and security["runAsNonRoot"] is True
     assert (pod_security["runAsUser"], pod_security["runAsGroup"]) == (uid, gid)
@@ -387,17 +421,21 @@ def test_manifests_agree_with_image_and_app(
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
     assert mount["mountPath"] == "/tmp" and "emptyDir" in volumes[mount["name"]]
     assert spec["automountServiceAccountToken"] is False
-    assert spec["serviceAccountName"] == found["ServiceAccount"]["metadata"]["name"]
-    assert found["ServiceAccount"]["automountServiceAccountToken"] is False
+    service_account = workload.found["ServiceAccount"]
+    assert spec["serviceAccountName"] == service_account["metadata"]["name"]
+    assert service_account["automountServiceAccountToken"] is False
 
-    # Settings: MODEL_PATH as in the image; the ConfigMap holds variables the app reads.
+
+def test_settings_are_variables_the_app_reads(workload: Workload) -> None:
+    """MODEL_PATH as in the image; the ConfigMap holds only variables the app reads."""
+    container = workload.container
     env = {item["name"]: item["value"] for item in container["env"]}
-    image_env = dict(item.split("=", 1) for name, arguments in runtime if name == "ENV"
-                     for item in arguments.split())
+    image_env = dict(item.split("=", 1) for name, arguments in workload.runtime
+                     if name == "ENV" for item in arguments.split())
     assert env["MODEL_PATH"] == image_env["MODEL_PATH"] == "/app/models/serving"
-    config_map = found["ConfigMap"]
+    config_map = workload.found["ConfigMap"]
     assert container["envFrom"] == [{"configMapRef": {"name": config_map["metadata"]["name"]}}]
-    assert config_map["data"] and set(config_map["data"]) <= settings_variables(project)
+    assert config_map["data"] and set(config_map["data"]) <= settings_variables(workload.project)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
