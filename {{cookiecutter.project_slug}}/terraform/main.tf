@@ -20,16 +20,19 @@ locals {
 }
 
 # ---------------------------------------------------------------------------------------
-# KMS: one customer-managed key for the artifact bucket{% if cookiecutter.include_docker %} and the image repository{% endif %}
+# KMS: one customer-managed key for the artifact bucket{% if cookiecutter.include_docker %}, the image repository, the training
+# job's logs{% endif %} and the SageMaker notebook instance's volume
 
 resource "aws_kms_key" "artifacts" {
-  description             = "${local.name}: model artifacts{% if cookiecutter.include_docker %}, DVC remote and container images{% else %} and DVC remote{% endif %}"
+  description             = "${local.name}: model artifacts{% if cookiecutter.include_docker %}, DVC remote, container images and training logs{% else %} and DVC remote{% endif %}"
   enable_key_rotation     = true
   rotation_period_in_days = 365
   deletion_window_in_days = var.kms_deletion_window_days
 
   # The default key policy: the account's IAM policies decide who may use the key, so the
-  # training role's policy below is what grants it Decrypt/GenerateDataKey.
+  # roles' policies below are what grant them Decrypt/GenerateDataKey.{% if cookiecutter.include_docker %} CloudWatch Logs
+  # is a service principal, not an IAM identity: the second statement lets it encrypt the
+  # training job's log group (training_job.tf), and no other.{% endif %}
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -40,6 +43,20 @@ resource "aws_kms_key" "artifacts" {
         Action    = "kms:*"
         Resource  = "*"
       },
+{%- if cookiecutter.include_docker %}
+      {
+        Sid       = "TrainingLogGroup"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnEquals = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${data.aws_partition.current.partition}:logs:${var.region}:${local.account_id}:log-group:${local.training_log_group}"
+          }
+        }
+      },
+{%- endif %}
     ]
   })
 }
@@ -208,11 +225,12 @@ resource "aws_ecr_lifecycle_policy" "app" {
 # ---------------------------------------------------------------------------------------
 # IAM: the role training jobs run as
 #
-# ECS tasks (Fargate) rather than SageMaker: the task runs {% if cookiecutter.include_docker %}the project's own image{% else %}an image of the project{% endif %}
-# unchanged (`<project> train` as the command), while SageMaker training needs the
-# /opt/ml container contract. It also keeps this role minimal: pulling the image and
-# writing logs is the job of the separate ECS task *execution* role, so the task role
-# below only needs the data it trains on.
+# ECS tasks rather than SageMaker training jobs: the task runs {% if cookiecutter.include_docker %}the project's own image
+# (training_job.tf, on Fargate) unchanged{% else %}an image of the project
+# unchanged{% endif %}, the CLI's pipeline steps as its command, while
+# SageMaker training needs the /opt/ml container contract. It also keeps this role
+# minimal: pulling the image and writing logs is the job of the separate ECS task
+# *execution* role, so the task role below only needs the data it trains on.
 
 data "aws_iam_policy_document" "training_assume" {
   statement {
@@ -225,11 +243,17 @@ data "aws_iam_policy_document" "training_assume" {
       identifiers = ["ecs-tasks.amazonaws.com"]
     }
 
-    # Confused-deputy guard: only ECS tasks of this account may assume the role.
+    # Confused-deputy guard: only ECS tasks of this account and region may assume the role.
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${local.account_id}:*"]
     }
   }
 }
@@ -241,7 +265,9 @@ resource "aws_iam_role" "training" {
   max_session_duration = 3600
 }
 
-data "aws_iam_policy_document" "training" {
+# The artifact bucket and its key, nothing else: the training role's permissions, which
+# the SageMaker role (sagemaker.tf) shares.
+data "aws_iam_policy_document" "artifact_access" {
   statement {
     sid       = "ListArtifactBucket"
     effect    = "Allow"
@@ -274,5 +300,5 @@ data "aws_iam_policy_document" "training" {
 resource "aws_iam_role_policy" "training" {
   name   = "artifact-bucket-access"
   role   = aws_iam_role.training.id
-  policy = data.aws_iam_policy_document.training.json
+  policy = data.aws_iam_policy_document.artifact_access.json
 }

@@ -31,6 +31,16 @@ output "training_role_arn" {
 }
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key encrypting the bucket{% if cookiecutter.include_docker %} and the image repository{% endif %}."
+  description = "ARN of the KMS key encrypting the bucket, the notebook volume{% if cookiecutter.include_docker %}, the image repository and the training logs{% endif %}."
   value       = aws_kms_key.artifacts.arn
+}
+
+output "sagemaker_role_arn" {
+  description = "ARN of the SageMaker execution role (artifact bucket access only)."
+  value       = aws_iam_role.sagemaker.arn
+}
+
+output "notebook_instance_name" {
+  description = "Name of the SageMaker notebook instance (null unless notebook_enabled): aws sagemaker create-presigned-notebook-instance-url --notebook-instance-name <this>."
+  value       = one(aws_sagemaker_notebook_instance.exploration[*].name)
 }

@@ -105,3 +105,97 @@ variable "kms_deletion_window_days" {
     error_message = "kms_deletion_window_days must be a whole number between 7 and 30."
   }
 }
+
+variable "notebook_enabled" {
+  description = "Create the SageMaker notebook instance (billed while it runs); it needs the notebook_subnet_id, notebook_security_group_ids and notebook_git_repository_url variables."
+  type        = bool
+  default     = false
+}
+
+variable "notebook_instance_type" {
+  description = "SageMaker instance type of the notebook instance."
+  type        = string
+  default     = "ml.t3.medium"
+
+  validation {
+    condition     = can(regex("^ml\\.[a-z0-9]+\\.[a-z0-9]+$", var.notebook_instance_type))
+    error_message = "notebook_instance_type must be a SageMaker instance type such as ml.t3.medium."
+  }
+}
+
+variable "notebook_platform_identifier" {
+  description = "Operating system and JupyterLab version of the notebook instance."
+  type        = string
+  default     = "notebook-al2-v3"
+
+  validation {
+    condition     = can(regex("^notebook-al[0-9]+-v[0-9]+$", var.notebook_platform_identifier))
+    error_message = "notebook_platform_identifier must be a SageMaker platform such as notebook-al2-v3."
+  }
+}
+
+variable "notebook_volume_size_gb" {
+  description = "Size of the notebook instance's storage volume (encrypted with the project's KMS key), in GB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.notebook_volume_size_gb >= 5 && var.notebook_volume_size_gb <= 16384 && floor(var.notebook_volume_size_gb) == var.notebook_volume_size_gb
+    error_message = "notebook_volume_size_gb must be a whole number between 5 and 16384."
+  }
+}
+
+variable "notebook_subnet_id" {
+  description = "Subnet of the notebook instance (it has no direct internet access: a NAT gateway or VPC endpoints give it git, S3 and package indexes)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notebook_subnet_id == null || can(regex("^subnet-([0-9a-f]{8}|[0-9a-f]{17})$", var.notebook_subnet_id))
+    error_message = "notebook_subnet_id must be a subnet id (subnet-0123456789abcdef0)."
+  }
+}
+
+variable "notebook_security_group_ids" {
+  description = "Security groups of the notebook instance's network interface."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.notebook_security_group_ids) <= 5 && alltrue([for id in var.notebook_security_group_ids : can(regex("^sg-([0-9a-f]{8}|[0-9a-f]{17})$", id))])
+    error_message = "notebook_security_group_ids must be at most 5 security group ids (sg-0123456789abcdef0)."
+  }
+}
+
+variable "notebook_git_repository_url" {
+  description = "The project's git repository (https URL): the notebook instance's default code repository."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notebook_git_repository_url == null || can(regex("^https://[^[:space:]]+$", var.notebook_git_repository_url))
+    error_message = "notebook_git_repository_url must be an https:// URL."
+  }
+}
+
+variable "notebook_git_branch" {
+  description = "Branch the notebook instance checks out."
+  type        = string
+  default     = "main"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._/-]+$", var.notebook_git_branch))
+    error_message = "notebook_git_branch must be a branch name (letters, digits, . _ / -)."
+  }
+}
+
+variable "notebook_git_secret_arn" {
+  description = "Secrets Manager secret with the username and password (token) of a private repository; null for a public one. The SageMaker role may read this secret only."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.notebook_git_secret_arn == null || can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.notebook_git_secret_arn))
+    error_message = "notebook_git_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
