@@ -2,7 +2,13 @@
   cookiecutter and cruft render this file with Jinja, then run it before writing any file.
   copier.yml imports `reserved_names` from here for its validators, so the list lives in
   this file only. Each key is the reason a name is refused, as the messages print it.
+  `needs` is the same for the combination rules: a yes/no question that needs another to
+  be yes, and why. copier.yml's validator prints its message from here, tests/matrix.py
+  builds the supported combinations from it, and the tests render every rule refused.
 -#}
+{%- set needs = {
+    "include_k8s": ["include_docker", "Kubernetes runs the service's container image"],
+} -%}
 {%- set reserved_names = {
     "is a Python keyword": [
         "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class",
@@ -59,6 +65,8 @@ import sys
 from typing import Any
 
 RESERVED_NAMES: dict[str, list[str]] = {{ reserved_names | tojson(indent=4) }}
+# question -> [the question it needs to be yes too, why]
+NEEDS: dict[str, list[str]] = {{ needs | tojson(indent=4) }}
 SLUG = re.compile(r"[a-z][a-z0-9]*([-_][a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -81,6 +89,10 @@ def text_problems(field: str, value: str) -> list[str]:
     if '"' in value or "\\" in value:
         return [f"{field}: must not contain double quotes or backslashes"]
     return []
+
+
+def needs_message(question: str, needed: str, why: str) -> str:
+    return f"{question}: {why}, so it needs {needed}"
 
 
 def problems(answers: dict[str, Any]) -> list[str]:
@@ -113,11 +125,11 @@ def problems(answers: dict[str, Any]) -> list[str]:
     email = answers["author_email"]
     if not EMAIL.fullmatch(email):
         found.append(f"author_email: '{email}' does not look like an email address")
-    if answers["include_k8s"] and not answers["include_docker"]:
-        found.append(
-            "include_k8s: Kubernetes runs the service's container image, so it needs"
-            " include_docker"
-        )
+    found += [
+        needs_message(question, needed, why)
+        for question, (needed, why) in NEEDS.items()
+        if answers[question] and not answers[needed]
+    ]
     return found
 
 

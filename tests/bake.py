@@ -503,14 +503,32 @@ def rewritten_line(release_render: Path, head_render: Path) -> tuple[str, int]:
         "the template rewrote no line since the previous release: nothing can overlap")
 
 
-def post_gen_hook(dest: Path) -> ModuleType:
-    """hooks/post_gen_project.py as a module: rendered into ``dest`` without a
-    `cookiecutter` variable, so importing it defines its functions and runs nothing."""
+def _hook_module(dest: Path, name: str) -> ModuleType:
+    """hooks/<name>.py as a module: rendered into ``dest`` without a `cookiecutter`
+    variable, so importing it defines its functions and constants and runs nothing."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_snapshot()))
-    source = dest / "post_gen_project.py"
-    source.write_text(env.get_template("hooks/post_gen_project.py").render())
-    spec = importlib.util.spec_from_file_location("post_gen_project", source)
+    source = dest / f"{name}.py"
+    source.write_text(env.get_template(f"hooks/{name}.py").render())
+    spec = importlib.util.spec_from_file_location(name, source)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def post_gen_hook(dest: Path) -> ModuleType:
+    return _hook_module(dest, "post_gen_project")
+
+
+def pre_gen_hook(dest: Path) -> ModuleType:
+    return _hook_module(dest, "pre_gen_project")
+
+
+@functools.cache
+def combination_rules() -> dict[str, tuple[str, str]]:
+    """The answers that need another one: question -> (the question it needs, why). Read
+    from the `needs` of hooks/pre_gen_project.py the way copier.yml's validators read it,
+    as a Jinja import."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR))
+    needs = env.get_template("hooks/pre_gen_project.py").module.needs  # type: ignore[attr-defined]
+    return {question: (needed, why) for question, (needed, why) in needs.items()}

@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
-from bake import TEMPLATE_DIR
+from bake import TEMPLATE_DIR, combination_rules
 
 Row = dict[str, Any]
 Pair = tuple[tuple[str, Any], tuple[str, Any]]
@@ -36,11 +36,13 @@ def choice_questions() -> dict[str, list[Any]]:
 
 
 def supported(row: Row) -> bool:
-    """The template's one rule (pre_gen_project.py, copier.yml): Kubernetes needs Docker.
-
-    A partial row (some questions not chosen yet) is supported while no rule is broken.
-    """
-    return not (row.get("include_k8s") is True and row.get("include_docker") is False)
+    """No combination rule broken (``needs`` in hooks/pre_gen_project.py: Kubernetes needs
+    Docker, ...). A partial row (some questions not chosen yet) is supported while no
+    rule is broken."""
+    return not any(
+        row.get(question) is True and row.get(needed) is False
+        for question, (needed, _) in combination_rules().items()
+    )
 
 
 def pairs(row: Row) -> set[Pair]:

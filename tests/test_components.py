@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from bake import (
-    ENGINES, RenderRefused, mentions, post_gen_hook, render, template_leftovers,
-    template_snapshot, tree_differences, unparsable_files,
+    ENGINES, RenderRefused, combination_rules, mentions, post_gen_hook, pre_gen_hook, render,
+    template_leftovers, template_snapshot, tree_differences, unparsable_files,
 )
 from matrix import supported
 
@@ -73,9 +73,6 @@ ALL_COMBINATIONS = [
 ]
 SUPPORTED = [answers for answers in ALL_COMBINATIONS if supported(answers)]
 UNSUPPORTED = [answers for answers in ALL_COMBINATIONS if not supported(answers)]
-K8S_NEEDS_DOCKER = (
-    "include_k8s: Kubernetes runs the service's container image, so it needs include_docker"
-)
 
 
 def test_matrix_size() -> None:
@@ -89,6 +86,11 @@ def test_component_questions_are_the_matrix_axes() -> None:
     }
     assert questions["ci"] == ["github", "none"]
     assert questions["cloud"] == list(CLOUD_PROVIDERS)
+
+
+@pytest.fixture(scope="module")
+def pre_gen(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    return pre_gen_hook(tmp_path_factory.mktemp("pre-gen"))
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +172,20 @@ def test_copier_skips_exactly_what_the_hook_removes(
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("answers", UNSUPPORTED, ids=map(combination_id, UNSUPPORTED))
 def test_unsupported_combination_is_refused(
-    engine: str, answers: dict[str, Any], tmp_path: Path
+    engine: str, answers: dict[str, Any], tmp_path: Path, pre_gen: ModuleType
 ) -> None:
+    """Refused with the hook's message for each rule broken (copier.yml's validators
+    print theirs from the same `needs`), and nothing written."""
+    broken = [
+        pre_gen.needs_message(question, needed, why)
+        for question, (needed, why) in combination_rules().items()
+        if answers[question] and not answers[needed]
+    ]
+    assert broken
     with pytest.raises(RenderRefused) as refused:
         render(engine, tmp_path, **answers)
-    assert K8S_NEEDS_DOCKER in str(refused.value)
+    for message in broken:
+        assert message in str(refused.value)
     assert list(tmp_path.iterdir()) == [], "a refused answer left output behind"
 
 
