@@ -20,6 +20,7 @@ PATHS = {
     "k8s": ("k8s",),
     "terraform": ("terraform",),
     "airflow": ("airflow",),
+    "feature_store": ("feature_repo",),  # Feast's repository; its modules are named by answer
     "github_ci": (".github",),
     "release_workflow": (".github/workflows/cd.yml",),  # the image's: goes with docker
 }
@@ -54,6 +55,10 @@ def remove_airflow(root: Path) -> None:
     remove(root, *PATHS["airflow"])
 
 
+def remove_feature_store(root: Path) -> None:
+    remove(root, *PATHS["feature_store"])
+
+
 def remove_github_ci(root: Path) -> None:
     remove(root, *PATHS["github_ci"])
 
@@ -68,6 +73,8 @@ def main(root: Path, answers: dict[str, Any]) -> int:
         remove_terraform(root)
     if not answers["include_airflow"]:
         remove_airflow(root)
+    if answers["feature_store"] != "feast":
+        remove_feature_store(root)
     if answers["ci"] != "github":
         remove_github_ci(root)
     return 0
@@ -80,6 +87,7 @@ sys.exit(main(Path.cwd(), {
     "include_k8s": {{ cookiecutter.include_k8s }},
     "include_terraform": {{ cookiecutter.include_terraform }},
     "include_airflow": {{ cookiecutter.include_airflow }},
+    "feature_store": {{ cookiecutter.feature_store | tojson }},
     "ci": {{ cookiecutter.ci | tojson }},
 }))
 {%- endif %}

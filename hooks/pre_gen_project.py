@@ -49,10 +49,12 @@
     ],
     "is a test-suite name": ["test", "tests"],
     "shadows a dependency of the generated project": [
-        "airflow", "apache_airflow", "boto3", "dvc", "fastapi", "flake8", "httpx", "joblib",
-        "mlflow", "numpy", "onnx", "onnxruntime", "pandas", "pre_commit", "prometheus_client",
+        "airflow", "apache_airflow", "boto3", "dvc", "evidently", "fastapi", "feast", "flake8",
+        "httpx", "joblib", "mlflow", "mypy", "numpy", "onnx", "onnxruntime", "pandas",
+        "pandas_stubs", "pre_commit", "prometheus_client",
         "protobuf", "pydantic", "pydantic_settings", "pytest", "pyyaml", "ruff", "scikit_learn",
-        "scipy", "skl2onnx", "sklearn", "skops", "starlette", "uv", "uvicorn", "yaml",
+        "scipy", "scipy_stubs", "skl2onnx", "sklearn", "skops", "starlette", "types_pyyaml",
+        "uv", "uvicorn", "yaml",
     ],
 } -%}
 """Refuse answers that would generate a broken project, before any file is written.

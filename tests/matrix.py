@@ -2,11 +2,12 @@
 pairwise covering set of answers.
 
 The full product of the choices has thousands of members (2 problem types x 3 models x
-2 linters x 2 installers x 3 Python versions x 4 licenses x 24 component sets), too many
-to render on every test run. The fast tier renders a *pairwise* covering set instead: for
-any two questions, every pair of their values that some supported combination allows
-appears in at least one rendered row. Template bugs almost always need at most two answers
-to show (a conditional on one answer inside a conditional on another).
+2 linters x 2 installers x 3 Python versions x 4 licenses x 24 component sets x 2 feature
+stores x 2 drift reports), too many to render on every test run. The fast tier renders a
+*pairwise* covering set instead: for any two questions, every pair of their values that
+some supported combination allows appears in at least one rendered row. Template bugs
+almost always need at most two answers to show (a conditional on one answer inside a
+conditional on another).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Optional components: every supported combination renders the same in both engines, and a
 component turned off leaves neither a file nor a reference behind.
 
-The product of the component questions is small (2^4 x 2 answers, 24 of them supported), so
-every combination is rendered, not a pairwise sample.
+The product of the component questions is small (2^4 x 2 x 2 answers, 48 of them
+supported), so every combination is rendered, not a pairwise sample.
 """
 
 import itertools
@@ -41,6 +41,10 @@ COMPONENTS: dict[str, dict[str, Any]] = {
         "on": lambda answers: answers["include_airflow"],
         "mentions": r"airflow|\bdags?\b",
     },
+    "feature_store": {
+        "on": lambda answers: answers["feature_store"] == "feast",
+        "mentions": r"feast|feature_repo|feature.store|materiali[sz]|online.store|\bentity\b",
+    },
     "github_ci": {
         "on": lambda answers: answers["ci"] == "github",
         "mentions": r"\.github|github actions|workflows?\b",
@@ -60,15 +64,18 @@ def combination_id(answers: dict[str, Any]) -> str:
         ("include_docker", "include_k8s", "include_terraform", "include_airflow")
         if answers[name]
     ]
+    if answers["feature_store"] != "none":
+        parts.append(f"fs={answers['feature_store']}")
     return "-".join([*parts, f"ci={answers['ci']}"])
 
 
 ALL_COMBINATIONS = [
     {
         "include_docker": docker, "include_k8s": k8s, "include_terraform": terraform,
-        "include_airflow": airflow, "ci": ci,
+        "include_airflow": airflow, "feature_store": feature_store, "ci": ci,
     }
     for docker, k8s, terraform, airflow in itertools.product([True, False], repeat=4)
+    for feature_store in ("none", "feast")
     for ci in ("github", "none")
 ]
 SUPPORTED = [answers for answers in ALL_COMBINATIONS if supported(answers)]
@@ -76,7 +83,7 @@ UNSUPPORTED = [answers for answers in ALL_COMBINATIONS if not supported(answers)
 
 
 def test_matrix_size() -> None:
-    assert (len(ALL_COMBINATIONS), len(SUPPORTED)) == (32, 24)
+    assert (len(ALL_COMBINATIONS), len(SUPPORTED)) == (64, 48)
 
 
 def test_component_questions_are_the_matrix_axes() -> None:
@@ -85,6 +92,7 @@ def test_component_questions_are_the_matrix_axes() -> None:
         name for name in ALL_COMBINATIONS[0] if name.startswith("include_")
     }
     assert questions["ci"] == ["github", "none"]
+    assert questions["feature_store"] == ["none", "feast"]
     assert questions["cloud"] == list(CLOUD_PROVIDERS)
 
 

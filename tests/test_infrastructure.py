@@ -28,11 +28,13 @@ NO_KUBECTL = "kubectl is not on PATH: it renders the kustomize overlays (kubectl
 OVERLAYS = ("staging", "production")
 PORT = 8080
 # Both engines with the defaults (dependency_manager uv), a slug that is no valid Kubernetes
-# name as it is, and pip as the dependency manager (the Dockerfile installs with it).
+# name as it is, pip as the dependency manager (the Dockerfile installs with it), and a
+# feature store (the image carries its repository).
 CASES = {
     **{engine: (engine, {}) for engine in ENGINES},
     "underscore-slug-py313": ("copier", {"project_slug": "churn_model", "python_version": "3.13"}),
     "pip": ("cookiecutter", {"dependency_manager": "pip"}),
+    "feast": ("cookiecutter", {"feature_store": "feast"}),
 }
 # kubernetes-validate's oldest bundled schemas, and its default (the newest).
 KUBERNETES_VERSIONS = {"k8s-1.25": ["--kubernetes-version", "1.25"], "k8s-newest": []}
@@ -68,6 +70,38 @@ def only(instructions: list[tuple[str, str]], keyword: str) -> str:
     found = [arguments for name, arguments in instructions if name == keyword]
     assert len(found) == 1, f"expected one {keyword} in the final stage, found {found}"
     return found[0]
+
+
+def copies(instructions: list[tuple[str, str]]) -> list[tuple[list[str], str]]:
+    """(sources, destination) of each COPY from the build context (not --from a stage)."""
+    found = []
+    for name, arguments in instructions:
+        if name == "COPY" and not arguments.startswith("--"):
+            *sources, destination = arguments.split()
+            found.append((sources, destination))
+    return found
+
+
+def feature_repository(project: Path) -> Path | None:
+    """The Feast repository the config names (relative to the project), or None."""
+    config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
+    if "feature_store" not in config:
+        return None
+    return Path(config["feature_store"]["repo_path"])
+
+
+def feature_repository_files(project: Path, repo: Path) -> tuple[set[str], set[str]]:
+    """What an image needs of the repository: its rendered files but .gitignore (settings,
+    definitions, .feastignore), and the registry and online store the pipeline writes
+    (paths from feature_store.yaml), all relative to the project."""
+    rendered = {
+        str(path.relative_to(project)) for path in (project / repo).rglob("*")
+        if path.is_file() and path.name != ".gitignore"
+    }
+    settings = yaml.safe_load((project / repo / "feature_store.yaml").read_text())
+    assert settings["provider"] == "local" and settings["online_store"]["type"] == "sqlite"
+    stores = {str(repo / settings["registry"]), str(repo / settings["online_store"]["path"])}
+    return rendered, stores
 
 
 def pyproject(project: Path) -> dict[str, Any]:
@@ -230,6 +264,28 @@ def test_dockerfile_builds_and_runs_the_service(projects: dict[str, Path], case:
     assert "MODEL_PATH=/app/models/serving" in env.split()
     assert ("COPY", "models/serving/ /app/models/serving/") in runtime
 
+    # The service's files as it finds them from WORKDIR: the bundle, the feature repository.
+    assert only(runtime, "WORKDIR") == "/app"
+    repo = feature_repository(project)
+    carried = [(sources, destination) for sources, destination in copies(runtime)
+               if sources != ["models/serving/"]]
+    if repo is None:
+        assert carried == []
+        assert not re.search(r"feast|feature", (project / "Dockerfile").read_text(), re.I)
+    else:
+        rendered, stores = feature_repository_files(project, repo)
+        # Each file lands at its own path under /app, where FEATURE_REPO points.
+        for sources, destination in carried:
+            for source in sources:
+                assert destination == f"/app/{Path(source).parent}/", (source, destination)
+        assert {source for sources, _ in carried for source in sources} == rendered | stores
+        assert f"FEATURE_REPO=/app/{repo}" in env.split()
+        assert "FEATURE_REPO" in settings_variables(project)
+        # The stores are the pipeline's, never committed: the repository ignores them.
+        ignored = (project / repo / ".gitignore").read_text().split()
+        assert {str(repo / name.lstrip("/")) for name in ignored if name.startswith("/")} \
+            == stores
+
     options, _, check = only(runtime, "HEALTHCHECK").partition("CMD ")
     command = json.loads(check)
     assert command[:2] == ["python", "-c"] and "urllib.request" in command[2]
@@ -252,6 +308,14 @@ def test_dockerignore_sends_only_what_the_build_needs(
         f"src/{package}/serving/__pycache__/app.cpython-311.pyc", ".dvc/cache/files/md5/ab/cd",
     ]
     bundle = ["models/serving/metadata.json", "models/serving/model/model.skops"]
+    repo = feature_repository(context)
+    if repo is not None:
+        # The offline feature table (a DVC output, only training reads it) stays out; the
+        # registry and online store the pipeline wrote go in.
+        leftovers += [f"{repo}/data/features.parquet", f"{repo}/data/.gitignore",
+                      f"{repo}/__pycache__/definitions.cpython-311.pyc", f"{repo}/notes.txt"]
+        rendered, stores = feature_repository_files(context, repo)
+        bundle += sorted(stores)  # written below; the rendered files are there already
     for name in leftovers + bundle:
         (context / name).parent.mkdir(parents=True, exist_ok=True)
         (context / name).write_text("x")
@@ -261,15 +325,23 @@ def test_dockerignore_sends_only_what_the_build_needs(
     ]
     sent = exclude_paths(str(context), patterns)
 
-    copied = [
-        arguments.split()[:-1] for name, arguments in dockerfile(context)
-        if name == "COPY" and not arguments.startswith("--from")
-    ]
-    for source in (item.rstrip("/") for sources in copied for item in sources):
+    copied = [item.rstrip("/") for sources, _ in copies(dockerfile(context)) for item in sources]
+    for source in copied:
         assert source in sent, f"the Dockerfile copies {source}, .dockerignore leaves it out"
     assert {f"src/{package}/serving/app.py", *bundle} <= sent
     assert sorted(name for name in leftovers if name in sent) == []
     assert not any(name.startswith(("tests", "k8s", "config")) for name in sent)
+    # ...and it sends no file the Dockerfile does not copy (docker always sends these two).
+    unused = sorted(
+        name for name in sent
+        if (context / name).is_file() and name not in {"Dockerfile", ".dockerignore"}
+        and not any(name == source or name.startswith(f"{source}/") for source in copied)
+    )
+    assert unused == []
+    if repo is None:
+        assert not re.search(r"feast|feature", (context / ".dockerignore").read_text(), re.I)
+    else:
+        assert rendered <= sent
 
 
 def test_make_image_builds_from_the_bundle(projects: dict[str, Path], tmp_path: Path) -> None:

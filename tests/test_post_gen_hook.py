@@ -19,8 +19,8 @@ def hook(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project generated with every component on (the defaults)."""
-    return render("cookiecutter", tmp_path_factory.mktemp("everything"))
+    """A project generated with every component on (the defaults, and a feature store)."""
+    return render("cookiecutter", tmp_path_factory.mktemp("everything"), feature_store="feast")
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_remove_docker_without_workflows(hook: ModuleType, project: Path) -> Non
 @pytest.mark.parametrize(
     ("function", "folder"),
     [("remove_k8s", "k8s"), ("remove_terraform", "terraform"), ("remove_airflow", "airflow"),
-     ("remove_github_ci", ".github")],
+     ("remove_feature_store", "feature_repo"), ("remove_github_ci", ".github")],
 )
 def test_remove_folder(hook: ModuleType, project: Path, function: str, folder: str) -> None:
     removed = removed_by(project, getattr(hook, function))
@@ -74,11 +74,12 @@ def test_missing_path_is_a_template_bug(hook: ModuleType, project: Path) -> None
 def test_main_removes_what_the_answers_turn_off(hook: ModuleType, project: Path) -> None:
     answers = {
         "include_docker": False, "include_k8s": False, "include_terraform": True,
-        "include_airflow": False, "ci": "github",
+        "include_airflow": False, "feature_store": "none", "ci": "github",
     }
     assert hook.main(project, answers) == 0
     names = {path.name for path in project.iterdir()}
-    assert {"Dockerfile", "deploy", "monitoring", "k8s", "airflow"}.isdisjoint(names)
+    removed = {"Dockerfile", "deploy", "monitoring", "k8s", "airflow", "feature_repo"}
+    assert removed.isdisjoint(names)
     assert {"terraform", ".github", "src", "tests", "config"} <= names
     workflows = sorted(path.name for path in (project / ".github" / "workflows").iterdir())
     assert workflows == ["ci.yml", "retrain.yml", "template-update.yml"]
@@ -87,6 +88,6 @@ def test_main_removes_what_the_answers_turn_off(hook: ModuleType, project: Path)
 def test_main_keeps_everything_when_all_on(hook: ModuleType, project: Path) -> None:
     answers = {
         "include_docker": True, "include_k8s": True, "include_terraform": True,
-        "include_airflow": True, "ci": "github",
+        "include_airflow": True, "feature_store": "feast", "ci": "github",
     }
     assert removed_by(project, lambda root: hook.main(root, answers)) == set()

@@ -16,6 +16,7 @@ every attribute value in a list and keeps expressions as "${...}" strings.
 """
 
 import ast
+import copy
 import importlib.metadata
 import json
 import re
@@ -33,12 +34,13 @@ from bake import ENGINES, TOOLS, mentions, render
 
 TF_FILES = {"versions.tf", "variables.tf", "main.tf", "outputs.tf", "sagemaker.tf"}
 TRAINING_JOB_FILE = "training_job.tf"  # rendered only with a container image
-# Both engines with the defaults, a slug with an underscore (S3 refuses those), and no
-# container image (no ECR repository then).
+# Both engines with the defaults, a slug with an underscore (S3 refuses those), no
+# container image (no ECR repository then), and a feature store (two more pipeline stages).
 CASES = {
     **{engine: (engine, {}) for engine in ENGINES},
     "underscore-slug": ("copier", {"project_slug": "churn_model"}),
     "no-docker": ("cookiecutter", {"include_docker": False, "include_k8s": False}),
+    "feast": ("copier", {"feature_store": "feast"}),
 }
 WITH_IMAGES = [case for case, (_, answers) in CASES.items() if answers.get("include_docker", True)]
 BUCKET_REF = "${aws_s3_bucket.artifacts.id}"
@@ -613,13 +615,48 @@ def dvc_commands(project: Path) -> tuple[str, list[str]]:
     return config_file, [stage["cmd"] for stage in dvc["stages"].values()]
 
 
-def pipeline_problems(command: str, config_file: str, stage_commands: list[str]) -> list[str]:
+def feature_store_file(project: Path, config_file: str) -> str | None:
+    """The feature repository's settings file the CLI opens, from the config; None without
+    a feature store."""
+    config = yaml.safe_load((project / config_file).read_text())
+    if "feature_store" not in config:
+        return None
+    return f"{config['feature_store']['repo_path']}/feature_store.yaml"
+
+
+# The training command as training_job.tf builds it: setup commands, then one CLI
+# subcommand per entry of local.training_steps.
+JOINED_STEPS = re.compile(
+    r'\$\{join\(" && ",concat\((\[[^\]]*\]),'
+    r'\[for step in local\.training_steps : "([\w-]+) \$\{step\}"\]\)\)\}'
+)
+
+
+def training_command(config: Config) -> str:
+    """The shell command of the training container, evaluated from the parsed locals."""
+    reference = training_container(config)["command"][2]
+    expression = local_value(config, reference)
+    built = JOINED_STEPS.fullmatch(expression)
+    assert built, f"training_command is not join(setup, training_steps): {expression}"
+    setup = ast.literal_eval(built.group(1))
+    steps = local_value(config, "${local.training_steps}")
+    assert all(isinstance(item, str) for item in [*setup, *steps]), (setup, steps)
+    return " && ".join([*setup, *(f"{built.group(2)} {step}" for step in steps)])
+
+
+def pipeline_problems(
+    command: str, config_file: str, stage_commands: list[str], store_file: str | None = None
+) -> list[str]:
     """How a shell command fails to run the pipeline as dvc.yaml does: write the config
-    where the CLI reads it, then every stage's command in order, each only if the last
-    succeeded."""
+    (and the feature store's settings, `store_file`) where the CLI reads them, then every
+    stage's command in order, each only if the last succeeded."""
     steps = command.split(" && ")
-    setup = [f"mkdir -p {Path(config_file).parent}",
-             f"printenv MODEL_CONFIG_YAML > {config_file}"]
+    folders = [str(Path(config_file).parent)]
+    writes = [f"printenv MODEL_CONFIG_YAML > {config_file}"]
+    if store_file is not None:
+        folders.append(str(Path(store_file).parent))
+        writes.append(f"printenv FEATURE_STORE_YAML > {store_file}")
+    setup = [f"mkdir -p {' '.join(folders)}", *writes]
     problems = []
     if steps[:len(setup)] != setup:
         problems.append(f"does not start with {setup}")
@@ -630,11 +667,19 @@ def pipeline_problems(command: str, config_file: str, stage_commands: list[str])
     return problems
 
 
+def terraform_file(environment: dict[str, str], name: str, project: Path) -> Path:
+    """The project file an environment variable's `file("${path.module}/...")` reads."""
+    read = re.fullmatch(r'\$\{file\("\$\{path\.module\}/(.+)"\)\}', environment[name])
+    assert read, f"{name} is not read from a file: {environment[name]}"
+    return (project / "terraform" / read.group(1)).resolve()
+
+
 @pytest.mark.parametrize("case", WITH_IMAGES)
 def test_training_task_runs_the_pipeline(
     projects: dict[str, Path], configs: dict[str, Config], case: str
 ) -> None:
     config = configs[case]
+    project = projects[case]
     _, task = config.only("aws_ecs_task_definition")
     assert value(task["requires_compatibilities"]) == ["FARGATE"]
     assert value(task["network_mode"]) == "awsvpc"
@@ -643,19 +688,26 @@ def test_training_task_runs_the_pipeline(
         == "${aws_ecr_repository.app.repository_url}:${var.training_image_tag}"
     assert container["essential"] is True and container["privileged"] is False
     assert container["user"] == "10001:10001"  # the image's USER, not root
-    shell, flag, command = container["command"]
+    shell, flag, _ = container["command"]
     assert (shell, flag) == ("/bin/sh", "-c")
-    config_file, stage_commands = dvc_commands(projects[case])
-    slug = projects[case].name
+    config_file, stage_commands = dvc_commands(project)
+    store_file = feature_store_file(project, config_file)
+    slug = project.name
     assert f"{slug} train" in stage_commands
-    assert pipeline_problems(local_value(config, command), config_file, stage_commands) == []
+    assert (f"{slug} features" in stage_commands) == (store_file is not None)
+    assert pipeline_problems(training_command(config), config_file, stage_commands,
+                             store_file) == []
 
     environment = {item["name"]: item["value"] for item in container["environment"]}
-    # The committed config travels in an environment variable: Terraform reads the file.
-    config_read = re.fullmatch(r'\$\{file\("\$\{path\.module\}/(.+)"\)\}',
-                               environment["MODEL_CONFIG_YAML"])
-    assert config_read and (projects[case] / "terraform" / config_read.group(1)).resolve() \
-        == (projects[case] / config_file).resolve()
+    # The committed config (and the feature store's settings) travel in environment
+    # variables: Terraform reads the files.
+    assert terraform_file(environment, "MODEL_CONFIG_YAML", project) \
+        == (project / config_file).resolve()
+    if store_file is None:
+        assert "FEATURE_STORE_YAML" not in environment
+    else:
+        assert terraform_file(environment, "FEATURE_STORE_YAML", project) \
+            == (project / store_file).resolve()
     assert "var.mlflow_tracking_uri" in environment["MLFLOW_TRACKING_URI"]
     assert environment["HOME"] == container["workingDirectory"] == "/tmp"
 
@@ -675,6 +727,36 @@ def test_pipeline_check_can_fail(projects: dict[str, Path]) -> None:
                              stage_commands) != []
     assert pipeline_problems(" && ".join(stage_commands), config_file, stage_commands) != []
     assert pipeline_problems(good.replace(" && ", " ; ", 3), config_file, stage_commands) != []
+    # The feature store's settings must be written too, and its stages run in their places.
+    store_file = "feature_repo/feature_store.yaml"
+    assert pipeline_problems(good, config_file, stage_commands, store_file) != []
+    feast_config, feast_commands = dvc_commands(projects["feast"])
+    assert feast_commands != stage_commands
+    feast_setup = ("mkdir -p config feature_repo && printenv MODEL_CONFIG_YAML > "
+                   f"{feast_config} && printenv FEATURE_STORE_YAML > {store_file}")
+    assert pipeline_problems(" && ".join([feast_setup, *feast_commands]), feast_config,
+                             feast_commands, store_file) == []
+    assert pipeline_problems(" && ".join([feast_setup, *stage_commands]), feast_config,
+                             feast_commands, store_file) != []
+
+
+def test_training_command_evaluation_can_fail(configs: dict[str, Config]) -> None:
+    """The evaluated command follows training_steps, and another shape of the local is
+    refused rather than misread."""
+    command = training_command(configs["feast"])
+    assert command.endswith(" && my-ml-project export && my-ml-project materialize"), command
+
+    def edited(name: str, change: Any) -> Config:
+        config = copy.deepcopy(configs["feast"])
+        (locals_,) = [block_ for block_ in config.top["locals"] if name in block_]
+        locals_[name] = [change(value(locals_[name]))]
+        return config
+
+    fewer = edited("training_steps", lambda steps: [s for s in steps if s != "features"])
+    assert training_command(fewer) == command.replace(" && my-ml-project features", "")
+    semicolons = edited("training_command", lambda text: text.replace('" && "', '" ; "'))
+    with pytest.raises(AssertionError, match="is not join"):
+        training_command(semicolons)
 
 
 @pytest.mark.parametrize("case", WITH_IMAGES)

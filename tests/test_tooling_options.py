@@ -124,24 +124,30 @@ def test_only_the_chosen_linter_is_set_up(projects: dict[str, Path], combo: str)
 
     planned = capture(["make", "-n", "lint"], cwd=project)
     assert planned.returncode == 0, planned.stderr
-    (command,) = planned.stdout.splitlines()
+    bin_dir = f"{project.resolve()}/.venv/bin"
     expected = {"flake8": "flake8 src tests", "ruff": "ruff check src tests"}[linter]
-    assert command == f"{project.resolve()}/.venv/bin/{expected}"
+    # `make lint` is the linter (`lint-style`), then mypy (`lint-types`, test_typecheck.py).
+    assert planned.stdout.splitlines() == [
+        f"{bin_dir}/{expected}",
+        f"{bin_dir}/mypy",
+        f"{bin_dir}/mypy --allow-untyped-defs --allow-incomplete-defs tests",
+    ]
 
 
-def test_make_lint_runs_and_passes(
+def test_make_lint_style_runs_and_passes(
     projects: dict[str, Path], combo: str, tmp_path: Path
 ) -> None:
-    """The real `make lint`, with a virtualenv holding just the chosen linter."""
+    """The real `make lint-style` (the linter half of `make lint`), with a virtualenv holding
+    just the chosen linter."""
     linter = COMBOS[combo]["linter"]
     project = shutil.copytree(projects["cookiecutter"], tmp_path / "project")
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / linter).symlink_to(dev_tool(linter))
-    lint = capture(["make", "lint", f"VENV={tmp_path / 'venv'}"], cwd=project)
+    lint = capture(["make", "lint-style", f"VENV={tmp_path / 'venv'}"], cwd=project)
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
     (project / "src" / "bad.py").write_text(BAD_CODE)
-    lint = capture(["make", "lint", f"VENV={tmp_path / 'venv'}"], cwd=project)
+    lint = capture(["make", "lint-style", f"VENV={tmp_path / 'venv'}"], cwd=project)
     assert lint.returncode != 0 and "F401" in lint.stdout, lint.stdout + lint.stderr
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import model_io
@@ -26,27 +28,35 @@ from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.data import (
     EXTERNAL_DIR,
     SKLEARN_PREFIX,
+    fetch,
     load_source,
+    prepare,
     select,
     split,
     training_schema,
 )
-from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature, to_features
+{%- if cookiecutter.feature_store == "feast" %}
+from {{ cookiecutter.package_name }}.feature_store import apply, with_key_columns
+{%- endif %}
+from {{ cookiecutter.package_name }}.schema import SCHEMA_FILE, DatasetSchema, Feature, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
+
+from service_support import Record, serve
+from task_support import BUNDLE_METRICS, QUICK_LINEAR, WEAK_LINEAR, synthetic_target
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config" / "model_config.yaml"
+{%- if cookiecutter.feature_store == "feast" %}
+# The feature repository's own files; the steps write the rest (table, registry, stores).
+FEATURE_REPO_FILES = ("feature_store.yaml", "definitions.py", ".feastignore")
+{%- endif %}
 
 # Hyperparameters, per algorithm, for a model that trains in a moment and for a deliberately
 # weak one (the registry must not promote it), whichever algorithm the config chooses.
 QUICK_SETTINGS: dict[str, dict[str, Any]] = {
     "random_forest": {"n_estimators": 30},
     "gradient_boosting": {"max_iter": 30},
-{%- if cookiecutter.problem_type == "classification" %}
-    "linear": {"max_iter": 200},
-{%- else %}
-    "linear": {"alpha": 1.0},
-{%- endif %}
+    "linear": QUICK_LINEAR,
 }
 WEAK_SETTINGS: dict[str, dict[str, Any]] = {
     # Far weaker than the configured model, yet (on data with any signal) better than the
@@ -54,26 +64,12 @@ WEAK_SETTINGS: dict[str, dict[str, Any]] = {
     # champion on its own merits.
     "random_forest": {"n_estimators": 2, "max_depth": 2},
     "gradient_boosting": {"max_iter": 3, "max_depth": 1},
-{%- if cookiecutter.problem_type == "classification" %}
-    "linear": {"C": 1e-6},
-{%- else %}
-    "linear": {"alpha": 1e4},  # shrinks every coefficient towards 0: close to the mean
-{%- endif %}
+    "linear": WEAK_LINEAR,
 }
-{%- if cookiecutter.problem_type == "classification" %}
 
-# ONNX runs tree ensembles in float32: probabilities differ from scikit-learn's float64 by
-# up to ~4e-5 for gradient boosting (about 1e-6 for random forests).
-ONNX_TOLERANCE = 1e-4
-{%- else %}
-
-# ONNX computes in float32: predictions differ from scikit-learn's float64 ones by a few
-# parts in ten million of their size. A relative tolerance (rtol), so any target scale works.
-ONNX_TOLERANCE = 1e-5
-{%- endif %}
-
-# The held-out metrics a serving bundle carries (export copies them from the MLflow run).
-BUNDLE_METRICS = {{ '{"test_accuracy": 0.9, "test_roc_auc": 0.95}' if cookiecutter.problem_type == "classification" else '{"test_mae": 10.0, "test_rmse": 12.5}' }}
+# What the split fixtures hold: the (train, test) rows, and (features, target) of a part.
+Splits = tuple[pd.DataFrame, pd.DataFrame]
+Labelled = tuple[pd.DataFrame, pd.Series]
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
@@ -112,11 +108,11 @@ def shifted(frame: pd.DataFrame, reference: pd.DataFrame, feature: Feature) -> p
     deviations, categories all set to the reference's rarest one."""
     moved = frame.copy()
     if feature.kind == "numeric":
-        values = pd.to_numeric(moved[feature.name])
-        moved[feature.name] = values + 3 * pd.to_numeric(reference[feature.name]).std()
+        spread = float(reference[feature.name].astype(float).std())
+        moved[feature.name] = moved[feature.name].astype(float) + 3 * spread
     else:
         rarest = reference[feature.name].dropna().astype(str).value_counts().idxmin()
-        moved[feature.name] = rarest
+        moved[feature.name] = str(rarest)
     return moved
 
 
@@ -128,8 +124,13 @@ def model_outputs(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray:
     """What a predictor's ``outputs`` must equal: the pipeline's class probabilities if
     it is a classifier, its predictions otherwise."""
     if hasattr(pipeline, "classes_"):
-        return pipeline.predict_proba(features)
-    return pipeline.predict(features)
+        return np.asarray(pipeline.predict_proba(features))
+    return np.asarray(pipeline.predict(features))
+
+
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The frame's rows as records keyed by column name (pandas types the keys Hashable)."""
+    return cast(list[dict[str, Any]], frame.to_dict(orient="records"))
 
 
 def request_records(rows: pd.DataFrame, schema: DatasetSchema) -> list[dict[str, Any]]:
@@ -138,7 +139,7 @@ def request_records(rows: pd.DataFrame, schema: DatasetSchema) -> list[dict[str,
     casts = {feature.name: JSON_TYPES[feature.dtype] for feature in schema.features}
     return [
         {name: None if pd.isna(value) else casts[name](value) for name, value in row.items()}
-        for row in rows[schema.names()].to_dict(orient="records")
+        for row in rows_of(rows[schema.names()])
     ]
 
 
@@ -166,11 +167,7 @@ def mixed_frame(size: int = 300, seed: int = 1) -> pd.DataFrame:
             "visits": rng.integers(0, 20, size),
             "member": pd.Series(rng.random(size) < 0.5, dtype=object),
             "plan": pd.Series(plan, dtype=object),
-{%- if cookiecutter.problem_type == "classification" %}
-            "target": np.where(score > np.quantile(score, 0.7), "yes", "no"),
-{%- else %}
-            "target": 100 + 20 * score,
-{%- endif %}
+            "target": synthetic_target(score),
         }
     )
     frame.loc[rng.random(size) < 0.1, "member"] = None
@@ -192,11 +189,25 @@ def write_bundle(
     flavor = {"pickled_model": "model.skops", "serialization_format": "skops"}
     (model_dir / model_io.MLMODEL_FILE).write_text(yaml.safe_dump({"flavors": {"sklearn": flavor}}))
     (path / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(pipeline, schema))
-    schema.save(path / model_io.SCHEMA_FILE)
+    schema.save(path / SCHEMA_FILE)
     to_features(reference, schema).to_csv(path / model_io.REFERENCE_FILE, index=False)
     metadata = metadata or {"name": "typed", "version": "1", "alias": "champion", "metrics": {}}
     (path / model_io.METADATA_FILE).write_text(json.dumps(metadata))
     return path
+
+
+{%- if cookiecutter.feature_store == "feast" %}
+
+
+def register_features(root: Path, config: ProjectConfig) -> None:
+    """Step ``features`` in a scratch project ``root`` (the cwd) that ``prepare`` ran in:
+    a copy of the repository's files, the feature table, the registered definitions."""
+    repo = root / config.feature_store.repo_path
+    repo.mkdir(parents=True, exist_ok=True)
+    for name in FEATURE_REPO_FILES:
+        shutil.copy(PROJECT_ROOT / config.feature_store.repo_path / name, repo / name)
+    apply(config)
+{%- endif %}
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +221,12 @@ def raw_frame(config: ProjectConfig) -> pd.DataFrame:
     source = config.data.source
     if not source.startswith(SKLEARN_PREFIX):
         source = str(PROJECT_ROOT / source)
+{%- if cookiecutter.feature_store == "feast" %}
+    # With the feature store's key columns, as the data step writes it.
+    return with_key_columns(load_source(source, config.data.target), config)
+{%- else %}
     return load_source(source, config.data.target)
+{%- endif %}
 
 
 @pytest.fixture(scope="session")
@@ -221,7 +237,7 @@ def frame(raw_frame: pd.DataFrame, config: ProjectConfig) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def splits(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def splits(frame: pd.DataFrame, config: ProjectConfig) -> Splits:
     return split(frame, config)
 
 
@@ -231,13 +247,13 @@ def schema(splits, config: ProjectConfig) -> DatasetSchema:
 
 
 @pytest.fixture(scope="session")
-def held_out(splits, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
+def held_out(splits: Splits, schema: DatasetSchema) -> Labelled:
     test = splits[1]
     return to_features(test, schema), test[schema.target]
 
 
 @pytest.fixture(scope="session")
-def training(splits, schema: DatasetSchema) -> tuple[pd.DataFrame, pd.Series]:
+def training(splits: Splits, schema: DatasetSchema) -> Labelled:
     train = splits[0]
     return to_features(train, schema), train[schema.target]
 
@@ -267,6 +283,15 @@ def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+@pytest.fixture
+def evaluated_project(project_dir: Path, config: ProjectConfig, fitted_pipeline: Pipeline) -> Path:
+    """A project directory ready for the evaluate step: prepared data, a fitted model."""
+    fetch(config)
+    prepare(config)
+    model_io.save_model(fitted_pipeline, Path(config.artifacts.model_path))
+    return project_dir
+
+
 @pytest.fixture(scope="session")
 def serving_bundle(
     tmp_path_factory: pytest.TempPathFactory,
@@ -289,3 +314,27 @@ def serving_bundle(
     return write_bundle(
         tmp_path_factory.mktemp("bundle"), fitted_pipeline, schema, training[0], metadata
     )
+
+
+@pytest.fixture
+def client(serving_bundle: Path) -> Iterator[TestClient]:
+    """A client of the service on the serving bundle, its model loaded."""
+    with serve(serving_bundle) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def rows(splits: Splits, schema: DatasetSchema) -> pd.DataFrame:
+    """Held-out rows, at most a full batch of them."""
+    return splits[1][schema.names()].head(200)
+
+
+@pytest.fixture(scope="module")
+def records(rows: pd.DataFrame, schema: DatasetSchema) -> list[Record]:
+    return request_records(rows, schema)
+
+
+@pytest.fixture(scope="module")
+def known(splits, schema: DatasetSchema) -> list[Record]:
+    """Training rows: every category in them is one the model has seen."""
+    return request_records(splits[0].head(60), schema)

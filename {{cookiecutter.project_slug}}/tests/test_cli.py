@@ -18,18 +18,19 @@ PROJECT = Path(__file__).resolve().parents[1]
 
 def test_dvc_stages_are_the_cli_steps_in_order() -> None:
     """cli.STEPS is the one list of pipeline steps: dvc.yaml runs exactly those, in that
-    order (each stage depends on an output of the one before), and the Makefile says so."""
+    order (each stage depends on an output of an earlier one), and the Makefile says so."""
     stages = yaml.safe_load((PROJECT / "dvc.yaml").read_text())["stages"]
     assert list(stages) == list(STEPS)
     for name, stage in stages.items():
         assert stage["cmd"] == f"{{ cookiecutter.project_slug }} {name}"
+    made: set[str] = set()
     for before, after in zip(list(stages.values()), list(stages.values())[1:]):
-        made = {
+        made |= {
             next(iter(out)) if isinstance(out, dict) else out
             for kind in ("outs", "metrics", "plots")
             for out in before.get(kind, [])
         }
-        assert made & set(after["deps"]), f"{after['cmd']} uses nothing {before['cmd']} makes"
+        assert made & set(after["deps"]), f"{after['cmd']} uses nothing an earlier stage makes"
     chain = " -> ".join(STEPS)
     assert (PROJECT / "dvc.yaml").read_text().startswith(f"# {chain}.")
     assert f"## run the DVC pipeline: {chain}" in (PROJECT / "Makefile").read_text()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,19 +12,13 @@ from {{ cookiecutter.package_name }}.config import ALGORITHMS, ProjectConfig, lo
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
 from conftest import CONFIG_PATH
-
-Mutation = Callable[[dict[str, Any]], None]
-
+from task_support import BAD_EVALUATION, BAD_LINEAR, Mutation
 
 # One out-of-range value per algorithm.
 BAD_HYPERPARAMETER = {
     "random_forest": ("n_estimators", 0),
     "gradient_boosting": ("learning_rate", 0.0),
-{%- if cookiecutter.problem_type == "classification" %}
-    "linear": ("C", 0.0),
-{%- else %}
-    "linear": ("alpha", 0.0),
-{%- endif %}
+    "linear": BAD_LINEAR,
 }
 
 
@@ -61,22 +54,7 @@ def write_mutated(tmp_path: Path, mutate: Mutation) -> Path:
         (lambda c: c["data"].update(missing_target="impute"), "data.missing_target"),
         (lambda c: c["evaluation"].update(min_improvement=1.5), "evaluation.min_improvement"),
         (lambda c: c["evaluation"].update(min_improvement=-0.1), "evaluation.min_improvement"),
-{%- if cookiecutter.problem_type == "classification" %}
-        (lambda c: c["evaluation"]["thresholds"].update(roc_auc=1.2),
-         "evaluation.thresholds.roc_auc"),
-        (lambda c: c["evaluation"]["thresholds"].update(average_precision=-0.1),
-         "evaluation.thresholds.average_precision"),
-        (lambda c: c["evaluation"].update(positive_class=[1]), "evaluation.positive_class"),
-        (lambda c: c["evaluation"].update(primary_metric="rmse"), "evaluation.primary_metric"),
-{%- else %}
-        (lambda c: c["evaluation"]["thresholds"].update(r2=1.2), "evaluation.thresholds.r2"),
-        (lambda c: c["evaluation"]["thresholds"].update(rmse=-1.0),
-         "evaluation.thresholds.rmse"),
-        (lambda c: c["evaluation"]["thresholds"].update(accuracy=0.9),
-         "evaluation.thresholds.accuracy"),
-        (lambda c: c["evaluation"].update(primary_metric="roc_auc"),
-         "evaluation.primary_metric"),
-{%- endif %}
+        *BAD_EVALUATION,
         (lambda c: c.pop("mlflow"), "mlflow"),
     ],
 )

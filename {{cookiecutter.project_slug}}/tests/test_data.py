@@ -23,9 +23,13 @@ from {{ cookiecutter.package_name }}.data import (
     validate,
 )
 from {{ cookiecutter.package_name }}.errors import DataValidationError, PipelineError
+{%- if cookiecutter.feature_store == "feast" %}
+from {{ cookiecutter.package_name }}.feature_store import add_key_columns
+{%- endif %}
 from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema
 
 from conftest import override
+from task_support import OWN_TARGET, OWN_TARGET_FIELDS, own_target
 
 
 def test_dataset_meets_the_pipelines_needs(frame: pd.DataFrame, config: ProjectConfig) -> None:
@@ -36,7 +40,12 @@ def test_dataset_meets_the_pipelines_needs(frame: pd.DataFrame, config: ProjectC
     assert not set(config.data.drop_columns) & set(frame.columns)
 
 
-def test_schema_is_derived_from_the_data(schema: DatasetSchema, frame: pd.DataFrame) -> None:
+def test_schema_is_derived_from_the_data(
+    schema: DatasetSchema, frame: pd.DataFrame, config: ProjectConfig
+) -> None:
+{%- if cookiecutter.feature_store == "feast" %}
+    frame = frame.drop(columns=config.feature_store.key_columns())  # row keys, not features
+{%- endif %}
     assert schema.names() == [c for c in frame.columns if c != schema.target]
     for feature in schema.features:
         column = frame[feature.name]
@@ -44,45 +53,12 @@ def test_schema_is_derived_from_the_data(schema: DatasetSchema, frame: pd.DataFr
         assert (feature.kind == "numeric") == numeric, feature.name
         if feature.kind == "categorical":
             assert set(feature.categories) <= set(column.dropna().astype(str)), feature.name
-{%- if cookiecutter.problem_type == "classification" %}
-    assert schema.classes == sorted(frame[schema.target].unique().tolist())
-
-
-def test_positive_class_is_the_training_minority(splits, schema, config: ProjectConfig) -> None:
-    counts = splits[0][schema.target].value_counts()
-    if len(counts) != 2:
-        assert schema.positive_class is None  # multi-class metrics are macro averages
-    elif config.evaluation.positive_class is not None:
-        assert schema.positive_class == config.evaluation.positive_class
-    else:
-        assert counts[schema.positive_class] == counts.min()
-
-
-def test_split_is_stratified_and_disjoint(splits, frame, config: ProjectConfig) -> None:
-    train, test = splits
-    assert len(train) + len(test) == len(frame)
-    assert set(train.index).isdisjoint(test.index)
-    assert len(test) == pytest.approx(len(frame) * config.training.test_size, abs=1)
-    target = config.data.target
-    share = frame[target].value_counts(normalize=True)
-    assert test[target].value_counts(normalize=True).sub(share).abs().max() < 0.02
-{%- else %}
-    assert schema.classes is None and schema.positive_class is None  # a number has no classes
-
-
-def test_split_is_shuffled_and_disjoint(splits, frame, config: ProjectConfig) -> None:
-    train, test = splits
-    assert len(train) + len(test) == len(frame)
-    assert set(train.index).isdisjoint(test.index)
-    assert len(test) == pytest.approx(len(frame) * config.training.test_size, abs=1)
-    assert set(test.index) != set(frame.index[-len(test):])  # not just the last rows
-{%- endif %}
 
 
 def breaks(frame: pd.DataFrame, schema: DatasetSchema, rule: str) -> pd.DataFrame:
-    """A copy of ``frame`` that breaks one rule of ``validate``."""
+    """A copy of ``frame`` that breaks one rule of ``validate`` on the features (the
+    target's own rules are the task's: test_task)."""
     broken = frame.copy()
-    target = schema.target
     if rule == "too few rows":
         return broken.head(20)
     if rule == "empty column":
@@ -93,21 +69,6 @@ def breaks(frame: pd.DataFrame, schema: DatasetSchema, rule: str) -> pd.DataFram
             pytest.skip("the dataset has no numeric feature to make infinite")
         broken[numeric[0]] = broken[numeric[0]].astype(float)
         broken.loc[broken.index[0], numeric[0]] = np.inf
-{%- if cookiecutter.problem_type == "classification" %}
-    elif rule == "one class":
-        return broken[broken[target] == broken[target].iloc[0]]
-    elif rule == "rare class":
-        rare = broken[target].value_counts().idxmin()
-        return broken.drop(index=broken[broken[target] == rare].index[3:])
-{%- else %}
-    elif rule == "constant target":
-        broken[target] = broken[target].iloc[0]
-    elif rule == "text target":
-        broken[target] = np.where(broken[target] > broken[target].median(), "high", "low")
-    elif rule == "infinite target":
-        broken[target] = broken[target].astype(float)
-        broken.loc[broken.index[0], target] = np.inf
-{%- endif %}
     return broken
 
 
@@ -117,19 +78,11 @@ def breaks(frame: pd.DataFrame, schema: DatasetSchema, rule: str) -> pd.DataFram
         ("too few rows", "data.min_rows"),
         ("empty column", "{first}: column is empty"),
         ("infinite value", "{numeric}: column contains infinite values"),
-{%- if cookiecutter.problem_type == "classification" %}
-        ("one class", "{target}: needs at least 2 classes"),
-        ("rare class", "training.cv_folds"),
-{%- else %}
-        ("constant target", "{target}: needs at least 2 distinct values"),
-        ("text target", "{target}: regression needs numbers, found"),
-        ("infinite target", "{target}: column contains infinite values"),
-{%- endif %}
     ],
 )
 def test_schema_check_rejects_bad_data(frame, schema, config: ProjectConfig, rule, named) -> None:
     broken = breaks(frame, schema, rule)
-    names = {"first": schema.names()[0], "target": schema.target}
+    names = {"first": schema.names()[0]}
     names["numeric"] = (schema.names("numeric") or [""])[0]
     with pytest.raises(DataValidationError, match=named.format(**names)):
         validate(broken, config)
@@ -224,11 +177,7 @@ def own_table(rows: int = 240) -> pd.DataFrame:
             "tenure": tenure,
             "plan": rng.choice(["basic", "plus", "pro"], rows),
             "autopay": rng.choice([True, False], rows),
-{%- if cookiecutter.problem_type == "classification" %}
-            "churned": np.where(tenure + rng.normal(0, 10, rows) < 15, "yes", "no"),
-{%- else %}
-            "spend": 1000.0 + 20.0 * tenure + rng.normal(0.0, 50.0, rows),
-{%- endif %}
+            OWN_TARGET: own_target(tenure, rng),
         }
     )
     frame.loc[3, "plan"] = None
@@ -240,16 +189,17 @@ def test_own_table_with_ids_flags_and_gaps(
     project_dir: Path, config: ProjectConfig, suffix: str
 ) -> None:
     table = own_table()
+{%- if cookiecutter.feature_store == "feast" %}
+    table = add_key_columns(table, config)  # the feature store needs an id and a time per row
+{%- endif %}
     source = EXTERNAL_DIR / f"customers{suffix}"
     (project_dir / EXTERNAL_DIR).mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
         table.to_csv(project_dir / source, index=False)
     else:
         table.to_parquet(project_dir / source, index=False)
-{%- set own_target = "churned" if cookiecutter.problem_type == "classification" else "spend" %}
     own = override(
-        config,
-        data={"source": str(source), "target": "{{ own_target }}", "drop_columns": ["customer_id"]},
+        config, data={"source": str(source), "target": OWN_TARGET, "drop_columns": ["customer_id"]}
     )
     fetch(own)
     schema = prepare(own)
@@ -259,12 +209,9 @@ def test_own_table_with_ids_flags_and_gaps(
         ("autopay", "categorical", "boolean"),
     ]
     assert schema.features[2].categories == ["False", "True"]
-{%- if cookiecutter.problem_type == "classification" %}
-    assert schema.classes == ["no", "yes"]
-    assert schema.positive_class == "yes"  # the minority class
-{%- endif %}
+    assert schema.model_dump(include={"classes", "positive_class"}) == OWN_TARGET_FIELDS
     features = pd.concat([load_split(own, "train")[0], load_split(own, "test")[0]])
-    assert features["plan"].map(type).eq(str).all()
+    assert all(isinstance(value, str) for value in features["plan"])
     assert MISSING_CATEGORY in set(features["plan"])
     assert set(features["autopay"]) == {"False", "True"}
     assert "customer_id" not in features.columns
@@ -272,7 +219,7 @@ def test_own_table_with_ids_flags_and_gaps(
 
 def test_infer_schema_keeps_integer_and_boolean_types() -> None:
     frame = own_table(60)
-    schema = infer_schema(frame.drop(columns="customer_id"), "{{ own_target }}")
+    schema = infer_schema(frame.drop(columns="customer_id"), OWN_TARGET)
     assert {f.name: f.dtype for f in schema.features} == {
         "tenure": "integer", "plan": "string", "autopay": "boolean",
     }

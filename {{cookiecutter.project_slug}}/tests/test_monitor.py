@@ -22,10 +22,10 @@ from {{ cookiecutter.package_name }}.monitor import (
 )
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
-from conftest import drift_candidate, shifted
+from conftest import Splits, drift_candidate, rows_of, shifted
 
 
-def test_same_distribution_does_not_drift(splits, schema, config: ProjectConfig) -> None:
+def test_same_distribution_does_not_drift(splits: Splits, schema, config: ProjectConfig) -> None:
     train, test = splits
     report = detect_drift(train, test, schema, config.monitoring)
     assert not report.detected
@@ -36,7 +36,7 @@ def test_same_distribution_does_not_drift(splits, schema, config: ProjectConfig)
     assert (report.n_reference, report.n_current) == (len(train), len(test))
 
 
-def test_shifted_feature_drifts_alone(splits, schema, drift_feature, config) -> None:
+def test_shifted_feature_drifts_alone(splits: Splits, schema, drift_feature, config) -> None:
     train, test = splits
     report = detect_drift(train, shifted(test, train, drift_feature), schema, config.monitoring)
     assert report.detected
@@ -65,10 +65,10 @@ def categorical_frames() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, Data
     schema = DatasetSchema(
         target="label",
         features=[
-            Feature(name="color", kind="categorical", categories=sorted(colors)),
-            Feature(name="shape", kind="categorical", categories=sorted(shapes)),
-            Feature(name="unit", kind="categorical", categories=["cm"]),
-            Feature(name="size", kind="numeric"),
+            Feature(name="color", kind="categorical", dtype="string", categories=sorted(colors)),
+            Feature(name="shape", kind="categorical", dtype="string", categories=sorted(shapes)),
+            Feature(name="unit", kind="categorical", dtype="string", categories=["cm"]),
+            Feature(name="size", kind="numeric", dtype="float"),
         ],
     )
     reference_mix = [0.5, 0.3, 0.2]
@@ -98,14 +98,14 @@ def test_unchanged_categories_do_not_drift(config: ProjectConfig) -> None:
     assert all(f.psi < config.monitoring.psi_threshold for f in report.features)
 
 
-def test_psi_is_zero_for_identical_data(splits, drift_feature) -> None:
+def test_psi_is_zero_for_identical_data(splits: Splits, drift_feature) -> None:
     values = splits[0][drift_feature.name]
     assert population_stability_index(values, values, 10) == 0.0
     labels = pd.Series(["a", "b", "b", "c"])
     assert population_stability_index(labels, labels, 10) == 0.0
 
 
-def test_psi_grows_with_a_shift(splits, drift_feature, config: ProjectConfig) -> None:
+def test_psi_grows_with_a_shift(splits: Splits, drift_feature, config: ProjectConfig) -> None:
     train = splits[0]
     moved = shifted(train, train, drift_feature)[drift_feature.name]
     psi = population_stability_index(train[drift_feature.name], moved, 10)
@@ -121,7 +121,9 @@ def test_psi_handles_unseen_categories_and_constant_references() -> None:
 
 
 @pytest.mark.parametrize(("correction", "divided"), [("bonferroni", True), ("none", False)])
-def test_alpha_correction(splits, schema, config: ProjectConfig, correction, divided) -> None:
+def test_alpha_correction(
+    splits: Splits, schema, config: ProjectConfig, correction, divided
+) -> None:
     settings = config.monitoring.model_copy(update={"correction": correction})
     report = detect_drift(*splits, schema, settings)
     expected = settings.p_value / len(schema.features) if divided else settings.p_value
@@ -129,14 +131,14 @@ def test_alpha_correction(splits, schema, config: ProjectConfig, correction, div
     assert report.corrected_alpha == pytest.approx(expected)
 
 
-def test_missing_column_is_named(splits, schema, drift_feature, config) -> None:
+def test_missing_column_is_named(splits: Splits, schema, drift_feature, config) -> None:
     train, test = splits
     name = drift_feature.name
     with pytest.raises(DataValidationError, match=re.escape(f"missing feature columns ['{name}']")):
         detect_drift(train, test.drop(columns=name), schema, config.monitoring)
 
 
-def test_empty_current_data_is_rejected(splits, schema, config: ProjectConfig) -> None:
+def test_empty_current_data_is_rejected(splits: Splits, schema, config: ProjectConfig) -> None:
     train, test = splits
     with pytest.raises(DataValidationError, match="current data: no rows"):
         detect_drift(train, test.iloc[:0], schema, config.monitoring)
@@ -172,13 +174,13 @@ def test_run_names_a_missing_current_file(project_dir: Path, config: ProjectConf
 
 
 @pytest.fixture
-def live_settings(config: ProjectConfig, splits) -> MonitoringSection:
+def live_settings(config: ProjectConfig, splits: Splits) -> MonitoringSection:
     """A window the test split can fill: at most 100 rows, tested from half of it."""
     window = min(100, len(splits[1]))
     return config.monitoring.model_copy(update={"window_size": window, "min_window": window // 2})
 
 
-def test_live_monitor_window(splits, schema, drift_feature, live_settings) -> None:
+def test_live_monitor_window(splits: Splits, schema, drift_feature, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     for index in range(live_settings.min_window - 1):
@@ -197,16 +199,16 @@ def test_live_monitor_window(splits, schema, drift_feature, live_settings) -> No
     assert drifted.n_current == live_settings.window_size
 
 
-def test_live_monitor_accepts_records(splits, schema, live_settings) -> None:
+def test_live_monitor_accepts_records(splits: Splits, schema, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
-    monitor.observe(test.to_dict("records"))
+    monitor.observe(rows_of(test))
     report = monitor.report()
     assert report is not None and not report.detected
     assert report.n_current == live_settings.window_size
 
 
-def test_live_monitor_rejects_rows_without_features(splits, schema, live_settings) -> None:
+def test_live_monitor_rejects_rows_without_features(splits: Splits, schema, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     name = schema.names()[0]
@@ -214,11 +216,11 @@ def test_live_monitor_rejects_rows_without_features(splits, schema, live_setting
     with pytest.raises(DataValidationError, match=re.escape(repr(name))):
         monitor.observe(incomplete)
     with pytest.raises(DataValidationError, match=re.escape(repr(name))):
-        monitor.observe(incomplete.to_dict("records"))
+        monitor.observe(rows_of(incomplete))
     assert monitor.report() is None
 
 
-def test_live_monitor_survives_an_untestable_window(splits, schema, live_settings) -> None:
+def test_live_monitor_survives_an_untestable_window(splits: Splits, schema, live_settings) -> None:
     numeric = schema.names("numeric")
     if not numeric:
         pytest.skip("the dataset has no numeric feature (missing categories are a category)")

@@ -15,7 +15,8 @@ from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredi
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import ONNX_TOLERANCE, mixed_frame, model_outputs, request_records, with_gaps
+from conftest import mixed_frame, model_outputs, request_records, with_gaps
+from task_support import ONNX_TOLERANCE
 
 
 def predictors(pipeline: Pipeline, schema: DatasetSchema) -> tuple[SklearnPredictor, OnnxPredictor]:

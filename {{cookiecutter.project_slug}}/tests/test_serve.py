@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import model_io
@@ -32,21 +31,13 @@ from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.monitor import DriftBaseline
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Dtype, Feature, to_features
 from {{ cookiecutter.package_name }}.serving import Settings, create_app
-from {{ cookiecutter.package_name }}.serving.service import Service, open_bundle
+from {{ cookiecutter.package_name }}.serving.service import Service
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import (
-    BUNDLE_METRICS,
-    ONNX_TOLERANCE,
-    mixed_frame,
-    request_records,
-    shifted,
-    with_gaps,
-    write_bundle,
-)
-{%- set classification = cookiecutter.problem_type == "classification" %}
+from conftest import mixed_frame, request_records, shifted, with_gaps, write_bundle
+from service_support import Record, Samples, loaded_service, moved, samples, serve
+from task_support import BUNDLE_METRICS, HELD_OUT, ONNX_TOLERANCE, assert_answers, served_answer
 
-Record = dict[str, Any]
 NUMERIC, CATEGORICAL = ("float", "integer"), ("boolean", "string")
 # pydantic's message for a value of the wrong JSON type, by the feature's type.
 TYPE_ERRORS = {
@@ -56,8 +47,6 @@ TYPE_ERRORS = {
     "string": "Input should be a valid string",
 }
 NOT_A_FEATURE = "not a feature"
-# The held-out metric the bundle carries and the gauge the service exports it as.
-HELD_OUT = {{ '("test_accuracy", "model_heldout_accuracy")' if classification else '("test_mae", "model_heldout_mae")' }}
 
 
 class Bundle(NamedTuple):
@@ -67,48 +56,6 @@ class Bundle(NamedTuple):
     schema: DatasetSchema
     pipeline: Pipeline
     rows: pd.DataFrame  # raw rows of its training data
-
-
-def loaded_service(bundle: Path, **settings: Any) -> Service:
-    """A service on ``bundle`` with its model loaded. Its drift worker runs once the app
-    starts, but only on request: tests call ``drift.refresh()`` or set ``drift_records``."""
-    quiet = {"drift_interval": 3600.0, "drift_records": 10**9}
-    configured = Settings(model_path=bundle, **{**quiet, **settings})
-    service = Service(configured, open_bundle(configured))
-    service.load()
-    assert service.load_error is None, service.load_error
-    return service
-
-
-@contextmanager
-def serve(bundle: Path, prefer_onnx: bool = True, **settings: Any) -> Iterator[TestClient]:
-    """A client of a running app whose service is already loaded: no waiting on /ready."""
-    service = loaded_service(bundle, prefer_onnx=prefer_onnx, **settings)
-    with TestClient(create_app(service=service)) as client:
-        yield client
-
-
-@pytest.fixture
-def client(serving_bundle: Path) -> Iterator[TestClient]:
-    with serve(serving_bundle) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def rows(splits, schema: DatasetSchema) -> pd.DataFrame:
-    """Held-out rows, at most a full batch of them."""
-    return splits[1][schema.names()].head(200)
-
-
-@pytest.fixture(scope="module")
-def records(rows: pd.DataFrame, schema: DatasetSchema) -> list[Record]:
-    return request_records(rows, schema)
-
-
-@pytest.fixture(scope="module")
-def known(splits, schema: DatasetSchema) -> list[Record]:
-    """Training rows: every category in them is one the model has seen."""
-    return request_records(splits[0].head(60), schema)
 
 
 @pytest.fixture(scope="module")
@@ -129,21 +76,6 @@ def typed(
 def typed_client(typed: Bundle) -> Iterator[TestClient]:
     with serve(typed.path) as test_client:
         yield test_client
-
-
-def samples(client: TestClient) -> dict[tuple[str, tuple], float]:
-    """Every sample of /metrics, keyed by (name, sorted labels)."""
-    text = client.get("/metrics").text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def moved(after: dict, before: dict, name: str, **labels: str) -> float:
-    key = (name, tuple(sorted(labels.items())))
-    return after.get(key, 0.0) - before.get(key, 0.0)
 
 
 def errors_counted(client: TestClient, reason: str) -> float:
@@ -178,54 +110,6 @@ def unseen_warnings(records: list[Record], schema: DatasetSchema) -> list[str]:
         and record[f.name] is not None
         and str(record[f.name]) not in f.categories
     ]
-{%- if classification %}
-
-
-def expected_answer(pipeline: Pipeline, schema: DatasetSchema, rows: pd.DataFrame) -> np.ndarray:
-    return pipeline.predict_proba(to_features(rows, schema))
-
-
-def served_answer(body: dict[str, Any], schema: DatasetSchema) -> np.ndarray:
-    """The probabilities of an answer as a matrix, columns in class order."""
-    names = [str(label) for label in schema.classes]
-    assert all(list(row) == names for row in body["probabilities"])
-    return np.array([[row[name] for name in names] for row in body["probabilities"]])
-
-
-def assert_answers(body: dict[str, Any], pipeline: Pipeline, schema, rows) -> None:
-    """Probabilities as the pipeline's (ONNX computes in float32); the same classes
-    wherever the two likeliest are not tied within that precision."""
-    expected = expected_answer(pipeline, schema, rows)
-    served = served_answer(body, schema)
-    assert served.shape == expected.shape
-    np.testing.assert_allclose(served, expected, atol=ONNX_TOLERANCE)
-    np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
-    top = np.sort(expected, axis=1)
-    decided = top[:, -1] - top[:, -2] > 2 * ONNX_TOLERANCE
-    predicted = pipeline.predict(to_features(rows, schema))
-    assert [p for p, d in zip(body["predictions"], decided) if d] == predicted[decided].tolist()
-    if schema.positive_class is None:
-        assert "positive_probabilities" not in body
-    else:
-        column = list(schema.classes).index(schema.positive_class)
-        assert body["positive_probabilities"] == served[:, column].tolist()
-{%- else %}
-
-
-def expected_answer(pipeline: Pipeline, schema: DatasetSchema, rows: pd.DataFrame) -> np.ndarray:
-    return pipeline.predict(to_features(rows, schema))
-
-
-def served_answer(body: dict[str, Any], schema: DatasetSchema) -> np.ndarray:
-    return np.array(body["predictions"])
-
-
-def assert_answers(body: dict[str, Any], pipeline: Pipeline, schema, rows) -> None:
-    """Predictions as the pipeline's (ONNX computes in float32); no probabilities."""
-    assert set(body) == {"request_id", "model", "predictions", "warnings"}
-    expected = expected_answer(pipeline, schema, rows)
-    np.testing.assert_allclose(served_answer(body, schema), expected, rtol=ONNX_TOLERANCE)
-{%- endif %}
 
 
 def test_health_and_ready(client: TestClient) -> None:
@@ -275,37 +159,37 @@ def test_nulls_are_imputed_as_in_training(
     assert_answers(response.json(), fitted_pipeline, schema, gapped)
 
 
-def drop(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def drop(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     name = schema.features[0].name
     rest = {key: value for key, value in record.items() if key != name}
     return {"records": [rest]}, f"records.0.{name}: Field required"
 
 
-def unknown(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def unknown(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     assert NOT_A_FEATURE not in schema.names()
     body = {"records": [{**record, NOT_A_FEATURE: 1.0}]}
     return body, f"records.0.{NOT_A_FEATURE}: Extra inputs are not permitted"
 
 
-def text_for_number(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def text_for_number(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     feature = feature_of(schema, NUMERIC)
     body = {"records": [changed(record, **{feature.name: "1"})]}
     return body, f"records.0.{feature.name}: {TYPE_ERRORS[feature.dtype]}"
 
 
-def boolean_for_number(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def boolean_for_number(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     feature = feature_of(schema, NUMERIC)
     body = {"records": [changed(record, **{feature.name: True})]}
     return body, f"records.0.{feature.name}: {TYPE_ERRORS[feature.dtype]}"
 
 
-def number_for_category(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def number_for_category(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     feature = feature_of(schema, CATEGORICAL)
     body = {"records": [changed(record, **{feature.name: 1})]}
     return body, f"records.0.{feature.name}: {TYPE_ERRORS[feature.dtype]}"
 
 
-def list_in_second(record: Record, schema: DatasetSchema) -> tuple[dict, str]:
+def list_in_second(record: Record, schema: DatasetSchema) -> tuple[dict[str, Any], str]:
     feature = schema.features[-1]
     body = {"records": [record, changed(record, **{feature.name: [1]})]}
     return body, f"records.1.{feature.name}: {TYPE_ERRORS[feature.dtype]}"
@@ -321,7 +205,11 @@ def too_many(record: Record, schema: DatasetSchema) -> tuple[Any, str]:
 
 
 def wrong_key(record: Record, schema: DatasetSchema) -> tuple[Any, str]:
+{%- if cookiecutter.feature_store == "feast" %}
+    expected = "rows: Extra inputs are not permitted"  # records or entities: neither is required
+{%- else %}
     expected = "records: Field required; rows: Extra inputs are not permitted"
+{%- endif %}
     return {"rows": [record]}, expected
 
 
@@ -429,64 +317,6 @@ def test_malformed_json_is_400(client: TestClient) -> None:
     )
     assert response.status_code == 400
     assert errors_counted(client, "malformed_json") == before + 1
-{%- if classification %}
-
-
-def send_feedback(client: TestClient, records: list[Record], labels: list[Any]) -> dict:
-    predicted = client.post("/predict", json={"records": records}).json()
-    response = client.post(
-        "/feedback", json={"request_id": predicted["request_id"], "labels": labels}
-    )
-    assert response.status_code == 200, response.json()
-    return {"predictions": predicted["predictions"], **response.json()}
-
-
-def test_feedback_updates_live_accuracy(client: TestClient, records, held_out, schema) -> None:
-    labels = held_out[1].head(20).tolist()
-    answer = send_feedback(client, records[:20], labels)
-    accuracy = np.mean([p == y for p, y in zip(answer["predictions"], labels)])
-    assert (answer["labelled"], answer["live_accuracy"]) == (20, pytest.approx(accuracy))
-    assert ("live_recall" in answer) == (schema.positive_class is not None)
-    metrics = samples(client)
-    assert metrics[("model_live_accuracy", ())] == pytest.approx(accuracy)
-    assert metrics[("model_feedback_labels_total", ())] == 20
-    again = {"request_id": answer["request_id"], "labels": labels}
-    assert client.post("/feedback", json=again).status_code == 404
-
-
-def test_live_recall_of_the_positive_class(client: TestClient, records, held_out, schema) -> None:
-    positive = schema.positive_class
-    if positive is None:
-        pytest.skip("the model is not binary: no positive class, no live recall")
-    labels = held_out[1].head(len(records)).tolist()
-    negatives = [i for i, label in enumerate(labels) if label != positive][:10]
-    mixed = negatives[:5] + [i for i, label in enumerate(labels) if label == positive][:5]
-    assert math.isnan(samples(client)[("model_live_recall", ())])  # nothing known yet
-    first = send_feedback(client, [records[i] for i in negatives], [labels[i] for i in negatives])
-    assert first["live_recall"] is None
-    assert math.isnan(samples(client)[("model_live_recall", ())])
-    second = send_feedback(client, [records[i] for i in mixed], [labels[i] for i in mixed])
-    predicted = first["predictions"] + second["predictions"]
-    truths = [labels[i] for i in negatives + mixed]
-    hits = [p == y for p, y in zip(predicted, truths) if y == positive]
-    assert second["live_recall"] == pytest.approx(np.mean(hits))
-    assert samples(client)[("model_live_recall", ())] == pytest.approx(np.mean(hits))
-
-
-def test_feedback_errors(client: TestClient, records, schema) -> None:
-    predicted = client.post("/predict", json={"records": records[:2]}).json()
-    request_id, first = predicted["request_id"], schema.classes[0]
-    wrong_length = client.post("/feedback", json={"request_id": request_id, "labels": [first]})
-    assert wrong_length.status_code == 404
-    assert wrong_length.json()["detail"].startswith(f"request_id: no prediction {request_id!r}")
-    unknown = client.post("/feedback", json={"request_id": "nope", "labels": [first, first]})
-    assert unknown.status_code == 404 and unknown.json()["detail"].startswith("request_id: ")
-    not_a_class = "".join(map(str, schema.classes)) + "?"
-    bad = client.post("/feedback", json={"request_id": request_id, "labels": [first, not_a_class]})
-    assert bad.status_code == 422
-    assert bad.json()["detail"].startswith("labels.1: Input should be ")
-    empty = client.post("/feedback", json={"request_id": request_id, "labels": []})
-    assert empty.status_code == 422 and empty.json()["detail"].startswith("labels: ")
 
 
 def test_metadata_describes_the_model(client: TestClient, schema) -> None:
@@ -498,109 +328,6 @@ def test_metadata_describes_the_model(client: TestClient, schema) -> None:
         for f in schema.features
     ]
     assert body["metrics"] == BUNDLE_METRICS
-    assert (body["classes"], body["positive_class"]) == (schema.classes, schema.positive_class)
-
-
-def test_openapi_lists_exactly_the_answer_fields(client: TestClient, schema) -> None:
-    spec = client.get("/openapi.json").json()
-    answer = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
-    fields = spec["components"]["schemas"][answer["schema"]["$ref"].rsplit("/", 1)[1]]
-    expected = {"request_id", "model", "predictions", "probabilities", "warnings"}
-    binary = {"positive_probabilities"} if schema.positive_class is not None else set()
-    assert set(fields["required"]) == set(fields["properties"]) == expected | binary
-
-
-def test_counters_move_by_exactly_the_requests_sent(client: TestClient, known, schema) -> None:
-    before = samples(client)
-    bodies = [client.post("/predict", json={"records": known[i:i + 3]}).json() for i in (0, 3)]
-    after = samples(client)
-    predicted = [label for body in bodies for label in body["predictions"]]
-    for label in schema.classes:
-        counted = moved(after, before, "model_predictions_total", predicted_class=str(label))
-        assert counted == predicted.count(label)
-    assert moved(after, before, "model_prediction_latency_seconds_count") == 2
-    for name in schema.names("categorical"):
-        assert moved(after, before, "model_unseen_categories_total", feature=name) == 0
-    assert after[("model_requests_in_flight", ())] == 0
-    info = next(k for k in after if k[0] == "model_info")
-    assert dict(info[1])["runtime"] == "onnxruntime"
-{%- else %}
-
-
-def test_feedback_updates_live_mae(client: TestClient, records, held_out) -> None:
-    assert math.isnan(samples(client)[("model_live_mae", ())])  # nothing known yet
-    targets = held_out[1].head(20).tolist()
-    predicted = client.post("/predict", json={"records": records[:20]}).json()
-    response = client.post(
-        "/feedback", json={"request_id": predicted["request_id"], "targets": targets}
-    )
-    assert response.status_code == 200
-    expected = np.mean(np.abs(np.array(predicted["predictions"]) - np.array(targets)))
-    body = response.json()
-    assert (body["received"], body["live_mae"]) == (20, pytest.approx(expected))
-    metrics = samples(client)
-    assert metrics[("model_live_mae", ())] == pytest.approx(expected)
-    assert metrics[("model_feedback_targets_total", ())] == 20
-    again = client.post(
-        "/feedback", json={"request_id": predicted["request_id"], "targets": targets}
-    )
-    assert again.status_code == 404
-
-
-def test_feedback_errors(client: TestClient, records) -> None:
-    predicted = client.post("/predict", json={"records": records[:2]}).json()
-    request_id = predicted["request_id"]
-    wrong_length = client.post("/feedback", json={"request_id": request_id, "targets": [1.0]})
-    assert wrong_length.status_code == 404
-    assert wrong_length.json()["detail"].startswith(f"request_id: no prediction {request_id!r}")
-    unknown = client.post("/feedback", json={"request_id": "nope", "targets": [1.0, 2.0]})
-    assert unknown.status_code == 404 and unknown.json()["detail"].startswith("request_id: ")
-    word = client.post("/feedback", json={"request_id": request_id, "targets": [1.0, "high"]})
-    assert word.json() == {"detail": "targets.1: Input should be a valid number"}
-    empty = client.post("/feedback", json={"request_id": request_id, "targets": []})
-    assert empty.status_code == 422 and empty.json()["detail"].startswith("targets: ")
-    body = {"request_id": request_id, "targets": [1.0, math.inf]}
-    infinite = client.post(
-        "/feedback", content=json.dumps(body), headers={"content-type": "application/json"}
-    )
-    assert infinite.json() == {"detail": "targets.1: Input should be a finite number"}
-
-
-def test_metadata_describes_the_model(client: TestClient, schema) -> None:
-    body = client.get("/metadata").json()
-    assert (body["name"], body["version"], body["alias"]) == ("test-model", "7", "champion")
-    assert body["runtime"] == "onnxruntime"
-    assert body["features"] == [
-        {"name": f.name, "kind": f.kind, "dtype": f.dtype, "categories": f.categories}
-        for f in schema.features
-    ]
-    assert body["metrics"] == BUNDLE_METRICS
-    assert "classes" not in body and "positive_class" not in body
-
-
-def test_openapi_lists_exactly_the_answer_fields(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
-    answer = spec["paths"]["/predict"]["post"]["responses"]["200"]["content"]["application/json"]
-    fields = spec["components"]["schemas"][answer["schema"]["$ref"].rsplit("/", 1)[1]]
-    expected = {"request_id", "model", "predictions", "warnings"}
-    assert set(fields["required"]) == set(fields["properties"]) == expected
-
-
-def test_counters_move_by_exactly_the_requests_sent(client: TestClient, known, schema) -> None:
-    before = samples(client)
-    bodies = [client.post("/predict", json={"records": known[i:i + 3]}).json() for i in (0, 3)]
-    after = samples(client)
-    predicted = [value for body in bodies for value in body["predictions"]]
-    assert moved(after, before, "model_predictions_total") == 6
-    assert moved(after, before, "model_predicted_value_count") == 6
-    assert moved(after, before, "model_predicted_value_sum") == pytest.approx(sum(predicted))
-    assert moved(after, before, "model_prediction_latency_seconds_count") == 2
-    for name in schema.names("categorical"):
-        assert moved(after, before, "model_unseen_categories_total", feature=name) == 0
-    assert after[("model_requests_in_flight", ())] == 0
-    info = next(k for k in after if k[0] == "model_info")
-    assert dict(info[1])["runtime"] == "onnxruntime"
-{%- endif %}
 
 
 def test_held_out_metric_is_a_gauge_when_the_bundle_has_it(
@@ -615,7 +342,7 @@ def test_held_out_metric_is_a_gauge_when_the_bundle_has_it(
         assert not any(name == gauge for name, _ in samples(without))
 
 
-def flagged_features(metrics: dict[tuple[str, tuple], float], schema: DatasetSchema) -> set[str]:
+def flagged_features(metrics: Samples, schema: DatasetSchema) -> set[str]:
     return {
         name
         for name in schema.names()

@@ -33,11 +33,12 @@ COMMAND = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--
 def free_port() -> int:
     with closing(socket.socket()) as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 @contextmanager
-def server(bundle: Path, log: Path, **env: str) -> Iterator[tuple[subprocess.Popen, int]]:
+def server(bundle: Path, log: Path, **env: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """A running service on ``bundle``, once /ready answers 200; killed if still alive."""
     port = free_port()
     settings = {**os.environ, "MODEL_PATH": str(bundle), **env}
@@ -61,7 +62,7 @@ def server(bundle: Path, log: Path, **env: str) -> Iterator[tuple[subprocess.Pop
 def ready(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as answer:
-            return answer.status == 200
+            return bool(answer.status == 200)
     except OSError:
         return False
 

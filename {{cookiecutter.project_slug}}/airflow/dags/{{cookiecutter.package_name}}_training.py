@@ -3,7 +3,7 @@
 
 Training pipeline: one task per stage of `dvc.yaml`, in its order:
 
-`data >> prepare >> train >> evaluate >> promote >> export`
+`data >> prepare >> {% if cookiecutter.feature_store == "feast" %}features >> {% endif %}train >> evaluate >> promote >> export{% if cookiecutter.feature_store == "feast" %} >> materialize{% endif %}`
 
 Each task runs `dvc repro --single-item <stage>` in the project directory, as
 `make pipeline` does for all of them: DVC runs the stage's command
@@ -44,7 +44,7 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, chain
 
 # The stages of dvc.yaml, in order.
-STAGES = ("data", "prepare", "train", "evaluate", "promote", "export")
+STAGES = ("data", "prepare", {% if cookiecutter.feature_store == "feast" %}"features", {% endif %}"train", "evaluate", "promote", "export"{% if cookiecutter.feature_store == "feast" %}, "materialize"{% endif %})
 # Run even when DVC sees no change: data.source may be outside DVC's sight.
 ALWAYS_RUN = frozenset({"data"})
 # Never retried: the version is registered before dvc.lock records the stage.

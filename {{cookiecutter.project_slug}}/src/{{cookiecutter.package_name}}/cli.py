@@ -24,10 +24,17 @@ DRIFT_EXIT_CODE = 3
 STEPS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "fetch", "write the raw dataset to data.raw_path"),
     "prepare": ("data", "prepare", "validate the raw data, split it, record its schema"),
+{%- if cookiecutter.feature_store == "feast" %}
+    "features": ("feature_store", "apply", "write the feature table, register it in Feast"),
+{%- endif %}
     "train": ("train", "run", "cross-validate, fit, log to MLflow, register as challenger"),
     "evaluate": ("evaluate", "run", "held-out metrics and plots; fail unless it beats a baseline"),
     "promote": ("registry", "promote", "make the challenger champion if it beats the champion"),
     "export": ("model_io", "export", "write the champion as a serving bundle"),
+{%- if cookiecutter.feature_store == "feast" %}
+    "materialize": ("feature_store", "materialize",
+                    "load each key's newest features into the online store"),
+{%- endif %}
 }
 
 
@@ -57,11 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def step_function(name: str) -> Callable[[ProjectConfig], object]:
     module, function, _ = STEPS[name]
-    return getattr(import_module(f"{__package__}.{module}"), function)
+    step: Callable[[ProjectConfig], object] = getattr(
+        import_module(f"{__package__}.{module}"), function
+    )
+    return step
 
 
 def run_drift(config: ProjectConfig, current: Path) -> int:
+{%- if cookiecutter.drift_report == "evidently" %}
+    from .evidently_report import run  # Evidently decides; the built-in report is written too
+{%- else %}
     from .monitor import run
+{%- endif %}
 
     report = run(config, current)
     return DRIFT_EXIT_CODE if report.detected else 0
@@ -89,7 +103,8 @@ def run_service(host: str, port: int) -> int:
         host=host,
         port=port,
         access_log=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
+        # uvicorn annotates an int but waits with asyncio.wait_for, which takes any number.
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
     )
     return 0
 

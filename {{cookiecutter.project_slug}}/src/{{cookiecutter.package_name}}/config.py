@@ -11,82 +11,18 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-{%- if cookiecutter.problem_type == "classification" %}
-    field_validator,
-{%- endif %}
-    model_validator,
-)
+from pydantic import Field, ValidationError, model_validator
 
 from .errors import ConfigError, describe_errors
+from .sections import Section
+from .task_config import (
+    EvaluationSection,
+    GradientBoostingParams,
+    LinearParams,
+    RandomForestParams,
+)
 
 DEFAULT_CONFIG_PATH = Path("config/model_config.yaml")
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-# A class label as pandas reads it and YAML writes it; bool first, so True stays True.
-Label = bool | int | str
-{%- if cookiecutter.problem_type == "classification" %}
-
-ClassificationMetric = Literal[
-    "accuracy", "balanced_accuracy", "precision", "recall", "f1", "roc_auc", "average_precision"
-]
-{%- else %}
-
-RegressionMetric = Literal["rmse", "mae", "r2"]
-{%- endif %}
-# Error metrics: lower is better, so their thresholds are maxima; every other one is a score.
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
-
-
-class Section(BaseModel):
-    """Base for every config section: unknown keys and silent type coercion are errors."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class RandomForestParams(Section):
-    """scikit-learn's RandomForest{{ "Classifier" if cookiecutter.problem_type == "classification" else "Regressor" }}."""
-
-    n_estimators: int = Field(100, ge=1)
-    max_depth: int | None = Field(None, ge=1)
-    min_samples_leaf: int = Field(1, ge=1)
-    max_features: Literal["sqrt", "log2"] | None = "sqrt"
-{%- if cookiecutter.problem_type == "classification" %}
-    class_weight: Literal["balanced", "balanced_subsample"] | None = None
-{%- endif %}
-
-
-class GradientBoostingParams(Section):
-    """scikit-learn's HistGradientBoosting{{ "Classifier" if cookiecutter.problem_type == "classification" else "Regressor" }}: fast on tabular data of any size."""
-
-    learning_rate: float = Field(0.1, gt=0.0, le=1.0)
-    max_iter: int = Field(200, ge=1)
-    max_leaf_nodes: int | None = Field(31, ge=2)
-    max_depth: int | None = Field(None, ge=1)
-    min_samples_leaf: int = Field(20, ge=1)
-    l2_regularization: float = Field(0.0, ge=0.0)
-    early_stopping: bool = False
-{%- if cookiecutter.problem_type == "classification" %}
-    class_weight: Literal["balanced"] | None = None
-
-
-class LinearParams(Section):
-    """scikit-learn's LogisticRegression; it needs scaled numeric features."""
-
-    C: float = Field(1.0, gt=0.0)
-    max_iter: int = Field(1000, ge=1)
-    class_weight: Literal["balanced"] | None = None
-{%- else %}
-
-
-class LinearParams(Section):
-    """scikit-learn's Ridge (least squares with an L2 penalty); it needs scaled numeric features."""
-
-    alpha: float = Field(1.0, gt=0.0)
-{%- endif %}
 
 
 class _Model(Section):
@@ -163,63 +99,6 @@ class TrainingSection(Section):
     cv_folds: int = Field(ge=2, le=20)
 
 
-class Gate(Section):
-    """The default quality gate: beat a baseline that ignores the features (the training
-    split's class shares or mean) on the primary metric.
-
-    The improvement is a skill score, so one number suits any data: the share of the gap
-    between the baseline and a perfect score that the model closes (for rmse and mae, the
-    share of the baseline's error it removes). 0.1 passes a model 10% of the way there.
-    """
-
-    min_improvement: Fraction = 0.1
-{%- if cookiecutter.problem_type == "classification" %}
-
-
-class Thresholds(Section):
-    """Optional minimum held-out scores; a metric left out is not gated."""
-
-    accuracy: Fraction | None = None
-    balanced_accuracy: Fraction | None = None
-    precision: Fraction | None = None
-    recall: Fraction | None = None
-    f1: Fraction | None = None
-    roc_auc: Fraction | None = None
-    average_precision: Fraction | None = None
-
-
-class EvaluationSection(Gate):
-    primary_metric: ClassificationMetric = "roc_auc"
-    # Binary classification: the class precision, recall, F1 and average precision are
-    # about. None: the training split's minority class (prepare records the choice).
-    positive_class: Label | None = None
-    thresholds: Thresholds = Thresholds()
-
-    @field_validator("positive_class", mode="plain")
-    @classmethod
-    def is_a_label(cls, value: object) -> Label | None:
-        """One message for a wrong type, not one per type a label may have."""
-        if value is None or isinstance(value, (bool, int, str)):
-            return value
-        raise ValueError("must be a class label: a string, an integer or a boolean")
-{%- else %}
-
-
-class Thresholds(Section):
-    """Optional held-out quality bar: the largest errors (rmse, mae, in the target's unit)
-    and the smallest r2 allowed; a metric left out is not gated."""
-
-    rmse: float | None = Field(None, gt=0.0)
-    mae: float | None = Field(None, gt=0.0)
-    r2: float | None = Field(None, le=1.0)
-
-
-class EvaluationSection(Gate):
-    primary_metric: RegressionMetric = "rmse"
-    thresholds: Thresholds = Thresholds()
-{%- endif %}
-
-
 class ArtifactsSection(Section):
     model_path: str = Field(min_length=1)
     onnx_path: str = Field(min_length=1)
@@ -256,6 +135,29 @@ class MlflowSection(Section):
     def resolved_tracking_uri(self) -> str:
         """``MLFLOW_TRACKING_URI`` wins, so CI and team servers need no config edit."""
         return os.environ.get("MLFLOW_TRACKING_URI") or self.tracking_uri
+{%- if cookiecutter.feature_store == "feast" %}
+
+
+class FeatureStoreSection(Section):
+    """Feast: the repository, and the two columns that say whose features a row holds and
+    when they were observed (the point-in-time join needs both)."""
+
+    repo_path: str = Field("feature_repo", min_length=1)
+    entity_key: str = Field("row_id", min_length=1)
+    timestamp: str = Field("event_timestamp", min_length=1)
+    # How far back a training row may reach for its features (the feature view's TTL).
+    ttl_days: int = Field(365, ge=1)
+
+    @model_validator(mode="after")
+    def two_columns(self) -> FeatureStoreSection:
+        if self.entity_key == self.timestamp:
+            raise ValueError("feature_store.timestamp: must differ from feature_store.entity_key")
+        return self
+
+    def key_columns(self) -> list[str]:
+        """The columns that identify a row for the feature store; they are not features."""
+        return [self.entity_key, self.timestamp]
+{%- endif %}
 
 
 class ProjectConfig(Section):
@@ -267,6 +169,9 @@ class ProjectConfig(Section):
     artifacts: ArtifactsSection
     monitoring: MonitoringSection = MonitoringSection()
     mlflow: MlflowSection
+{%- if cookiecutter.feature_store == "feast" %}
+    feature_store: FeatureStoreSection = FeatureStoreSection()
+{%- endif %}
 
     @model_validator(mode="after")
     def scaled_for_linear_models(self) -> ProjectConfig:

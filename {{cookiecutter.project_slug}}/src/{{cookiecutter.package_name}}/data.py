@@ -8,29 +8,24 @@ source is a dataset bundled with scikit-learn, so the pipeline runs offline; poi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import infer_dtype, is_bool_dtype, is_integer_dtype, is_numeric_dtype
-from sklearn.datasets import {{ "load_breast_cancer" if cookiecutter.problem_type == "classification" else "load_diabetes" }}
 from sklearn.model_selection import train_test_split
 
+from . import task
 from .config import ProjectConfig
 from .errors import DataValidationError, require_file
 from .reports import read_table, write_csv, write_json
-from .schema import SCHEMA_FILE, DatasetSchema, Feature, to_features
+from .schema import SCHEMA_FILE, DatasetSchema, Dtype, Feature, to_features
+from .task_config import EvaluationSection
 
 log = logging.getLogger(__name__)
 
 SKLEARN_PREFIX = "sklearn:"
-{%- if cookiecutter.problem_type == "classification" %}
-BUNDLED_DATASETS: dict[str, Callable[..., Any]] = {"breast_cancer": load_breast_cancer}
-{%- else %}
-BUNDLED_DATASETS: dict[str, Callable[..., Any]] = {"diabetes": load_diabetes}
-{%- endif %}
 # The data stage depends on this folder (dvc.yaml), so editing a file in it re-runs the
 # pipeline; a source elsewhere in the project would go unnoticed.
 EXTERNAL_DIR = Path("data/external")
@@ -42,13 +37,13 @@ def load_source(source: str, target: str) -> pd.DataFrame:
     """Read ``data.source``: ``sklearn:<name>``, or a ``.csv`` or ``.parquet`` file."""
     if source.startswith(SKLEARN_PREFIX):
         name = source.removeprefix(SKLEARN_PREFIX)
-        loader = BUNDLED_DATASETS.get(name)
+        loader = task.BUNDLED_DATASETS.get(name)
         if loader is None:
-            known = ", ".join(sorted(BUNDLED_DATASETS))
+            known = ", ".join(sorted(task.BUNDLED_DATASETS))
             raise DataValidationError(
                 f"data.source: unknown bundled dataset {name!r}; choose one of: {known}"
             )
-        frame = loader(as_frame=True).frame
+        frame: pd.DataFrame = loader(as_frame=True).frame
         return frame.rename(columns={"target": target})
     return read_table(Path(source), "data.source")
 
@@ -72,6 +67,11 @@ def fetch(config: ProjectConfig) -> Path:
     """Step ``data``: write the raw dataset to ``data.raw_path``."""
     check_tracked(config.data.source)
     frame = load_source(config.data.source, config.data.target)
+{%- if cookiecutter.feature_store == "feast" %}
+    from .feature_store import with_key_columns  # imports no Feast: only pandas
+
+    frame = with_key_columns(frame, config)
+{%- endif %}
     out = write_csv(Path(config.data.raw_path), frame)
     log.info("wrote %d rows x %d columns to %s", *frame.shape, out)
     return out
@@ -80,6 +80,7 @@ def fetch(config: ProjectConfig) -> Path:
 def infer_feature(name: str, column: pd.Series) -> Feature:
     """Numbers are numeric features (integers keep their type); booleans and everything
     else are categories."""
+    dtype: Dtype
     if infer_dtype(column, skipna=True) == "boolean":
         dtype = "boolean"
     elif is_integer_dtype(column) and not is_bool_dtype(column):
@@ -90,49 +91,16 @@ def infer_feature(name: str, column: pd.Series) -> Feature:
         dtype = "string"
     categories = sorted(column.dropna().astype(str).unique().tolist())
     return Feature(name=name, kind="categorical", dtype=dtype, categories=categories)
-{%- if cookiecutter.problem_type == "classification" %}
 
 
-def choose_positive_class(target: pd.Series, configured: Any = None) -> Any:
-    """The class binary metrics are about: ``evaluation.positive_class``, else the minority
-    class (the later one in sorted order on a tie). None for multi-class targets."""
-    counts = target.value_counts().sort_index()
-    classes = counts.index.tolist()
-    if len(classes) != 2:
-        if configured is not None:
-            raise DataValidationError(
-                f"evaluation.positive_class: only binary targets have one; "
-                f"{target.name!r} has {len(classes)} classes"
-            )
-        return None
-    if configured is None:
-        return classes[int(counts.iloc[1] <= counts.iloc[0])]
-    matches = [c for c in classes if type(c) is type(configured) and c == configured]
-    if not matches:
-        raise DataValidationError(
-            f"evaluation.positive_class: {configured!r} is not a class of {target.name!r} "
-            f"(classes: {classes}; quote labels such as 'yes' in YAML)"
-        )
-    return matches[0]
-
-
-def infer_schema(frame: pd.DataFrame, target: str, positive_class: Any = None) -> DatasetSchema:
-    """Feature types from the data, and the classes with the positive one."""
+def infer_schema(
+    frame: pd.DataFrame, target: str, evaluation: EvaluationSection | None = None
+) -> DatasetSchema:
+    """Feature types from the data, and what the task records about the target (the
+    classes and the positive one, for classification; ``evaluation`` may name it)."""
     features = [infer_feature(str(name), frame[name]) for name in frame.columns.drop(target)]
-    return DatasetSchema(
-        target=target,
-        classes=sorted(pd.unique(frame[target]).tolist()),
-        positive_class=choose_positive_class(frame[target], positive_class),
-        features=features,
-    )
-{%- else %}
-
-
-def infer_schema(frame: pd.DataFrame, target: str) -> DatasetSchema:
-    """Feature types from the data."""
-    features = [infer_feature(str(name), frame[name]) for name in frame.columns.drop(target)]
-    return DatasetSchema(target=target, features=features)
-{%- endif %}
+    about_target = task.describe_target(frame[target], evaluation or EvaluationSection())
+    return DatasetSchema(target=target, features=features, **about_target)
 
 
 def select(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, int]:
@@ -162,13 +130,8 @@ def select(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, in
     if missing.any():
         log.info("dropped %d rows without a %s value", int(missing.sum()), target)
     kept = frame[~missing].reset_index(drop=True)
-    kept[target] = kept[target].infer_objects()  # gaps made a bool or int column "object"
-{%- if cookiecutter.problem_type == "classification" %}
-    labels = kept[target]
-    # Whole-number labels read as floats (a column with gaps) become integers again.
-    if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels % 1 == 0).all():
-        kept[target] = labels.astype(int)
-{%- endif %}
+    # Gaps made a bool or int target "object": infer its type again, then the task's cleaning.
+    kept[target] = task.clean_target(kept[target].infer_objects())
     return kept, int(missing.sum())
 
 
@@ -179,27 +142,7 @@ def validate(frame: pd.DataFrame, config: ProjectConfig) -> None:
         raise DataValidationError(
             f"rows: the dataset has {len(frame)} rows; data.min_rows is {config.data.min_rows}"
         )
-{%- if cookiecutter.problem_type == "classification" %}
-    counts = frame[target].value_counts()
-    if len(counts) < 2:
-        raise DataValidationError(f"{target}: needs at least 2 classes, found {len(counts)}")
-    folds = config.training.cv_folds
-    if counts.min() < folds:
-        raise DataValidationError(
-            f"{target}: class {counts.idxmin()!r} has {counts.min()} rows; "
-            f"training.cv_folds={folds} needs at least {folds} per class"
-        )
-{%- else %}
-    values = frame[target]
-    if not is_numeric_dtype(values) or is_bool_dtype(values):
-        raise DataValidationError(
-            f"{target}: regression needs numbers, found {values.dtype} values"
-        )
-    if np.isinf(values.to_numpy(dtype=float)).any():
-        raise DataValidationError(f"{target}: column contains infinite values")
-    if values.nunique() < 2:
-        raise DataValidationError(f"{target}: needs at least 2 distinct values, found 1")
-{%- endif %}
+    task.check_target(frame[target], config.training.cv_folds)
     if len(frame.columns) < 2:
         raise DataValidationError("columns: no feature columns besides the target")
     for name in frame.columns.drop(target):
@@ -212,30 +155,23 @@ def validate(frame: pd.DataFrame, config: ProjectConfig) -> None:
 
 
 def split(frame: pd.DataFrame, config: ProjectConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-{%- if cookiecutter.problem_type == "classification" %}
-    """Stratified split, so both parts keep the class balance."""
+    """Shuffled split, stratified by what the task says (classification: the classes, so
+    both parts keep the class balance; regression: nothing)."""
     train, test = train_test_split(
         frame,
         test_size=config.training.test_size,
         random_state=config.training.random_state,
-        stratify=frame[config.data.target],
+        stratify=task.strata(frame[config.data.target]),
     )
-{%- else %}
-    """Shuffled random split: a numeric target has no classes to stratify by."""
-    train, test = train_test_split(
-        frame, test_size=config.training.test_size, random_state=config.training.random_state
-    )
-{%- endif %}
     return train, test
 
 
 def training_schema(train: pd.DataFrame, config: ProjectConfig) -> DatasetSchema:
     """The schema of the training split: its categories are the ones the model learns."""
-{%- if cookiecutter.problem_type == "classification" %}
-    return infer_schema(train, config.data.target, config.evaluation.positive_class)
-{%- else %}
-    return infer_schema(train, config.data.target)
+{%- if cookiecutter.feature_store == "feast" %}
+    train = train.drop(columns=config.feature_store.key_columns())  # row ids, not features
 {%- endif %}
+    return infer_schema(train, config.data.target, config.evaluation)
 
 
 def prepare(config: ProjectConfig) -> DatasetSchema:

@@ -123,7 +123,8 @@ def to_onnx(pipeline: Pipeline, schema: DatasetSchema) -> bytes:
     model = convert_sklearn(pipeline, initial_types=inputs, options=options)
     if not schema.names("categorical"):
         model = _single_matrix_input(model)
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def _single_matrix_input(model: Any) -> Any:
@@ -191,8 +192,8 @@ class SklearnPredictor:
     def outputs(self, records: Sequence[Record]) -> np.ndarray:
         frame = self._frame(records)
         if self.classes is None:
-            return self.pipeline.predict(frame)
-        return self.pipeline.predict_proba(frame)
+            return np.asarray(self.pipeline.predict(frame))
+        return np.asarray(self.pipeline.predict_proba(frame))
 
 
 class OnnxPredictor:
@@ -238,8 +239,8 @@ class OnnxPredictor:
 
     def outputs(self, records: Sequence[Record]) -> np.ndarray:
         if self.classes is None:
-            return self.session.run([PREDICTION_OUTPUT], self._feed(records))[0].ravel()
-        return self.session.run([PROBABILITY_OUTPUT], self._feed(records))[0]
+            return np.asarray(self.session.run([PREDICTION_OUTPUT], self._feed(records))[0]).ravel()
+        return np.asarray(self.session.run([PROBABILITY_OUTPUT], self._feed(records))[0])
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,9 @@ def export_from_registry(
         raise PipelineError(
             f"MODEL_URI: {model_uri!r} not found ({reason}); run the train and promote steps first"
         ) from None
+    run_id = version.run_id
+    if run_id is None:  # registered from files, not from a training run
+        raise PipelineError(f"MODEL_URI: {model_uri!r} has no training run to export from")
     staging = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -304,7 +308,7 @@ def export_from_registry(
         artifact_uri=model_uri, dst_path=str(staging / MLFLOW_MODEL_DIR)
     )
     served = mlflow.artifacts.download_artifacts(
-        run_id=version.run_id, artifact_path=SERVING_ARTIFACTS, dst_path=str(staging)
+        run_id=run_id, artifact_path=SERVING_ARTIFACTS, dst_path=str(staging)
     )
     for item in Path(served).iterdir():
         item.rename(staging / item.name)
@@ -313,8 +317,8 @@ def export_from_registry(
         "name": name,
         "version": str(version.version),
         "alias": alias,
-        "run_id": version.run_id,
-        "metrics": client.get_run(version.run_id).data.metrics,
+        "run_id": run_id,
+        "metrics": client.get_run(run_id).data.metrics,
         **extra_metadata,
     }
     (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

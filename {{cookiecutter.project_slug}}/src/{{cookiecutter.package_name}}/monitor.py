@@ -165,6 +165,7 @@ def detect_drift(
     alpha = settings.p_value
     corrected = alpha / len(schema.features) if settings.correction == "bonferroni" else alpha
     results = []
+    test: Literal["ks", "chi2"]
     for feature in schema.features:
         ref, cur = reference[feature.name].dropna(), current[feature.name].dropna()
         if ref.empty or cur.empty:

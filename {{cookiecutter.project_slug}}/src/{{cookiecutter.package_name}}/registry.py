@@ -19,13 +19,15 @@ import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
-from .config import LOWER_IS_BETTER, ProjectConfig
+from . import task
+from .config import ProjectConfig
 from .data import load_schema, load_split
 from .errors import require_file
-from .evaluate import BASELINE_PREFIX, METRICS_FILE, check_gate, compute_metrics
+from .evaluate import BASELINE_PREFIX, METRICS_FILE, check_gate
 from .model_io import CHAMPION, SERVING_ARTIFACTS
 from .reports import read_json, write_json
 from .schema import SCHEMA_FILE, DatasetSchema
+from .task_config import LOWER_IS_BETTER
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +134,7 @@ def promote(config: ProjectConfig) -> Promotion:
     if reason is None and champion is not None:
         features, target = load_split(config, "test")
         model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
-        champion_score = compute_metrics(model, features, target, schema)[metric]
+        champion_score = task.compute_metrics(model, features, target, schema)[metric]
     promoted = decide(metric, challenger_score, champion_score)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, registration.version)

@@ -41,7 +41,7 @@ def read_table(path: Path, what: str) -> pd.DataFrame:
         ) from None
 
 
-def _replace(path: Path, write: Callable[[Path], None]) -> Path:
+def _replace(path: Path, write: Callable[[Path], object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     try:
@@ -58,7 +58,8 @@ def write_json(path: Path, payload: dict[str, Any]) -> Path:
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    payload: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return payload
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import Label
+from .sections import Label
 from .errors import DataValidationError
 
 SCHEMA_FILE = "schema.json"

@@ -14,65 +14,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-{%- if cookiecutter.problem_type == "classification" %}
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, f1_score, make_scorer
-from sklearn.metrics import precision_score, recall_score
-from sklearn.model_selection import StratifiedKFold, cross_validate
-{%- else %}
-from sklearn.base import RegressorMixin
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.linear_model import Ridge
-from sklearn.model_selection import KFold, cross_validate
-{%- endif %}
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import cross_validate
 from sklearn.pipeline import Pipeline
 
+from . import task
 from .config import ProjectConfig
-from .data import load_schema, load_split
+from .data import load_schema{% if cookiecutter.feature_store != "feast" %}, load_split{% endif %}
 from .features import build_preprocessor
 from .model_io import (
     ONNX_FILE,
     REFERENCE_FILE,
     REFERENCE_ROWS,
-    SCHEMA_FILE,
     SERVING_ARTIFACTS,
     TRUSTED_TYPES,
     save_model,
     to_onnx,
 )
 from .reports import write_json
-from .schema import DatasetSchema
+from .schema import SCHEMA_FILE, DatasetSchema
+from .task_config import LOWER_IS_BETTER
 
 if TYPE_CHECKING:
     from .registry import Registration
 
 log = logging.getLogger(__name__)
-{%- if cookiecutter.problem_type == "classification" %}
 
-ESTIMATORS: dict[str, type[ClassifierMixin]] = {
-    "random_forest": RandomForestClassifier,
-    "gradient_boosting": HistGradientBoostingClassifier,
-    "linear": LogisticRegression,
-}
-{%- else %}
-
-ESTIMATORS: dict[str, type[RegressorMixin]] = {
-    "random_forest": RandomForestRegressor,
-    "gradient_boosting": HistGradientBoostingRegressor,
-    "linear": Ridge,
-}
-# Metric name -> scikit-learn scorer. Scorers are maximised, so the error metrics come
-# negated ("neg_..."); cross-validation reports them positive, as evaluate does.
-SCORING = {"rmse": "neg_root_mean_squared_error", "mae": "neg_mean_absolute_error", "r2": "r2"}
-{%- endif %}
 MODEL_ARTIFACT = "model"
 
 
-def build_estimator(config: ProjectConfig) -> {{ "ClassifierMixin" if cookiecutter.problem_type == "classification" else "RegressorMixin" }}:
+def build_estimator(config: ProjectConfig) -> BaseEstimator:
     """The configured model with its hyperparameters; the seed makes runs repeatable."""
-    estimator = ESTIMATORS[config.model.algorithm]
+    estimator = task.ESTIMATORS[config.model.algorithm]
     params = config.model.hyperparameters.model_dump()
     return estimator(**params, random_state=config.training.random_state)
 
@@ -84,75 +57,26 @@ def build_pipeline(config: ProjectConfig, schema: DatasetSchema) -> Pipeline:
             ("model", build_estimator(config)),
         ]
     )
-{%- if cookiecutter.problem_type == "classification" %}
-
-
-def scoring(schema: DatasetSchema) -> dict[str, object]:
-    """Metric name -> scikit-learn scorer, the metrics evaluate reports: those of the
-    positive class for a binary target, macro averages otherwise."""
-    positive = schema.positive_class
-    if positive is None:
-        return {
-            "accuracy": "accuracy",
-            "balanced_accuracy": "balanced_accuracy",
-            "precision": "precision_macro",
-            "recall": "recall_macro",
-            "f1": "f1_macro",
-            "roc_auc": "roc_auc_ovr",
-            "average_precision": make_scorer(
-                average_precision_score, response_method="predict_proba"
-            ),
-        }
-    return {
-        "accuracy": "accuracy",
-        "balanced_accuracy": "balanced_accuracy",
-        "precision": make_scorer(precision_score, pos_label=positive, zero_division=0),
-        "recall": make_scorer(recall_score, pos_label=positive, zero_division=0),
-        "f1": make_scorer(f1_score, pos_label=positive, zero_division=0),
-        "roc_auc": "roc_auc",  # the same for either class of a binary target
-        "average_precision": make_scorer(
-            average_precision_score, response_method="predict_proba", pos_label=positive
-        ),
-    }
 
 
 def cross_validate_pipeline(
     pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, schema: DatasetSchema,
     config: ProjectConfig,
 ) -> dict[str, float]:
-    """Mean and spread of each metric over stratified folds of the training split."""
-    folds = StratifiedKFold(
-        n_splits=config.training.cv_folds, shuffle=True, random_state=config.training.random_state
-    )
-    metrics = scoring(schema)
-    scores = cross_validate(pipeline, features, target, cv=folds, scoring=metrics)
+    """Mean and spread of each metric over the task's folds of the training split
+    (stratified by class for classification). Scorers are maximised, so scikit-learn
+    reports errors negated: they are turned back, to read as evaluate reports them."""
+    folds = task.cv_splitter(config.training.cv_folds, config.training.random_state)
+    scorers = task.scoring(schema)
+    scores = cross_validate(pipeline, features, target, cv=folds, scoring=scorers)
     summary = {}
-    for name in metrics:
+    for name in scorers:
         values = scores[f"test_{name}"]
+        if name in LOWER_IS_BETTER:
+            values = -values
         summary[f"cv_{name}_mean"] = float(values.mean())
         summary[f"cv_{name}_std"] = float(values.std())
     return summary
-{%- else %}
-
-
-def cross_validate_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, schema: DatasetSchema,
-    config: ProjectConfig,
-) -> dict[str, float]:
-    """Mean and spread of each metric over shuffled folds of the training split."""
-    folds = KFold(
-        n_splits=config.training.cv_folds, shuffle=True, random_state=config.training.random_state
-    )
-    scores = cross_validate(pipeline, features, target, cv=folds, scoring=SCORING)
-    metrics = {}
-    for name, scorer in SCORING.items():
-        values = scores[f"test_{name}"]
-        if scorer.startswith("neg_"):
-            values = -values
-        metrics[f"cv_{name}_mean"] = float(values.mean())
-        metrics[f"cv_{name}_std"] = float(values.std())
-    return metrics
-{%- endif %}
 
 
 def flat_params(config: ProjectConfig) -> dict[str, object]:
@@ -233,7 +157,14 @@ def log_run(
 def run(config: ProjectConfig) -> Registration:
     """Step ``train``: CV metrics, fitted model file, MLflow run and registered version."""
     schema = load_schema(config)
+{%- if cookiecutter.feature_store == "feast" %}
+    from .feature_store import training_set  # Feast takes seconds to import: only here
+
+    # The training set from the feature store, point in time; fails if it lost a row.
+    features, target = training_set(config, schema)
+{%- else %}
     features, target = load_split(config, "train")
+{%- endif %}
     pipeline = build_pipeline(config, schema)
     metrics = cross_validate_pipeline(pipeline, features, target, schema, config)
     pipeline.fit(features, target)

@@ -14,14 +14,29 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-from .schemas import CLIENT_ERRORS, FeatureInfo, ModelRef, Problem, Status, predict_request_model
+{%- if cookiecutter.feature_store == "feast" %}
+from .online import ENTITY_ERRORS, LookupFailed, predict_request_model
+from .schemas import CLIENT_ERRORS, FeatureInfo, FeedbackBody, ModelRef, Problem, Status
+{%- else %}
+from .schemas import (
+    CLIENT_ERRORS,
+    FeatureInfo,
+    FeedbackBody,
+    ModelRef,
+    PredictBody,
+    Problem,
+    Status,
+    predict_request_model,
+)
+{%- endif %}
 from .service import Service
 from .task import Metadata
 
 
 async def current_service(request: Request) -> Service:
     """The app's service (async: a plain function would cost a thread hop per request)."""
-    return request.app.state.service
+    service: Service = request.app.state.service
+    return service
 
 
 CurrentService = Annotated[Service, Depends(current_service)]
@@ -45,8 +60,7 @@ async def ready(service: CurrentService) -> Status | JSONResponse:
     """Readiness: 200 once the model is loaded."""
     if service.predictor is not None:
         return Status(status="ready")
-    state = "failed" if service.load_error else "loading"
-    body = Status(status=state, detail=service.load_error)
+    body = Status(status="failed" if service.load_error else "loading", detail=service.load_error)
     return JSONResponse(status_code=503, content=body.model_dump())
 
 
@@ -84,9 +98,12 @@ def model_router(service: Service) -> APIRouter:
     @router.post(
         "/predict",
         response_model=task.predict_response,
-        responses={**CLIENT_ERRORS, 503: NOT_LOADED},
+        responses={**CLIENT_ERRORS, {% if cookiecutter.feature_store == "feast" %}**ENTITY_ERRORS, {% endif %}503: NOT_LOADED},
     )
-    async def predict(body: PredictRequest) -> BaseModel | JSONResponse:  # type: ignore
+    # The request models are classes built at run time, which mypy cannot take as types.
+    async def predict(
+        body: PredictRequest,  # type: ignore[valid-type]
+    ) -> BaseModel | JSONResponse:
         """Predictions for one record or a batch; null features are imputed as in training."""
         predictor, drift = service.predictor, service.drift
         if predictor is None or drift is None:
@@ -94,7 +111,16 @@ def model_router(service: Service) -> APIRouter:
             return problem(503, "the model is not loaded yet; see /ready")
         start = time.perf_counter()
         with metrics.in_flight.track_inprogress():
-            records = [record.model_dump(by_alias=True) for record in body.records]
+{%- if cookiecutter.feature_store == "feast" %}
+            try:  # as sent, or the entities' features from the online store
+                records = await service.online.records(body)
+            except LookupFailed as failed:
+                metrics.errors.labels(failed.reason).inc()
+                return problem(failed.status, failed.detail)
+{%- else %}
+            sent: PredictBody = body
+            records = [record.model_dump(by_alias=True) for record in sent.records]
+{%- endif %}
             fields = await service.predict(predictor, records)
         metrics.latency.observe(time.perf_counter() - start)
         task.count(fields["predictions"])
@@ -111,17 +137,20 @@ def model_router(service: Service) -> APIRouter:
         response_model=task.feedback_response,
         responses={**CLIENT_ERRORS, 404: {"model": Problem, "description": "Unknown request"}},
     )
-    async def feedback(body: FeedbackRequest) -> BaseModel | JSONResponse:  # type: ignore
+    async def feedback(
+        body: FeedbackRequest,  # type: ignore[valid-type]
+    ) -> BaseModel | JSONResponse:
         """True values for an earlier /predict request's records; updates live quality."""
-        truths = task.truths(body)
-        fields = service.record_feedback(body.request_id, truths)
+        sent: FeedbackBody = body
+        truths = task.truths(sent)
+        fields = service.record_feedback(sent.request_id, truths)
         if fields is None:
             metrics.errors.labels("unknown_request").inc()
             return problem(
                 404,
-                f"request_id: no prediction {body.request_id!r} awaiting feedback for "
+                f"request_id: no prediction {sent.request_id!r} awaiting feedback for "
                 f"{len(truths)} records (unknown, expired or already answered)",
             )
-        return task.feedback_response(request_id=body.request_id, **fields)
+        return task.feedback_response(request_id=sent.request_id, **fields)
 
     return router

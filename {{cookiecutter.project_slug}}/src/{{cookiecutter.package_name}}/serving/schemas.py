@@ -62,6 +62,12 @@ class Answer(BaseModel):
     )
 
 
+class PredictBody(Strict):
+    """The /predict request: its records' model is built per bundle (``predict_request_model``)."""
+
+    records: list[BaseModel]
+
+
 class FeedbackBody(Strict):
     request_id: str = Field(min_length=1)
 
@@ -107,7 +113,7 @@ def record_model(schema: DatasetSchema) -> type[BaseModel]:
     return create_model("Record", __base__=Strict, **fields)
 
 
-def predict_request_model(schema: DatasetSchema, max_batch_size: int) -> type[BaseModel]:
-    record = record_model(schema)
+def predict_request_model(schema: DatasetSchema, max_batch_size: int) -> type[PredictBody]:
+    record: Any = record_model(schema)  # a class built at run time: no static type
     records = (list[record], Field(min_length=1, max_length=max_batch_size))
-    return create_model("PredictRequest", __base__=Strict, records=records)
+    return create_model("PredictRequest", __base__=PredictBody, records=records)

@@ -18,6 +18,9 @@ from ..model_io import Predictor, Record, ServingBundle, export_from_registry
 from ..monitor import LiveDriftMonitor
 from .drift import DriftWorker
 from .metrics import ServiceMetrics
+{%- if cookiecutter.feature_store == "feast" %}
+from .online import OnlineStore
+{%- endif %}
 from .settings import Settings
 from .task import Task
 
@@ -64,6 +67,9 @@ class Service:
         self.predictor: Predictor | None = None
         self.drift: DriftWorker | None = None
         self.load_error: str | None = None
+{%- if cookiecutter.feature_store == "feast" %}
+        self.online = OnlineStore(settings.feature_repo, settings.feature_service, schema)
+{%- endif %}
         self.recent: OrderedDict[str, list[Any]] = OrderedDict()
         self.lock = threading.Lock()
         self._loader: threading.Thread | None = None
@@ -92,6 +98,9 @@ class Service:
                     "runtime": predictor.runtime,
                 }
             )
+{%- if cookiecutter.feature_store == "feast" %}
+            self.online.open()  # before ready: entity requests work once /ready is 200
+{%- endif %}
             self.predictor = predictor
             log.info("serving %s with %s", self.bundle.path, predictor.runtime)
         except Exception as exc:  # reported by /ready instead of killing the process

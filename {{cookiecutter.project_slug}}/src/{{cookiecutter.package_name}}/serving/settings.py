@@ -36,3 +36,10 @@ class Settings(TaskSettings):
         description="seconds in-flight requests get to finish after SIGTERM; keep it below "
         "the pod's terminationGracePeriodSeconds minus its preStop pause",
     )
+{%- if cookiecutter.feature_store == "feast" %}
+    feature_repo: Path = Field(
+        Path("feature_repo"), description="the Feast repository whose online store entity "
+        "requests read (feature_store.yaml, registry, online store)"
+    )
+    feature_service: str = "{{ cookiecutter.package_name }}_model"
+{%- endif %}

@@ -1,0 +1,78 @@
+"""mypy in the generated project: declared where `make lint` and pre-commit run it, clean on
+each problem type (the only answer that changes the Python files mypy reads), and a type
+error fails it.
+
+The e2e checks share one virtualenv holding the dev dependencies of one render (mypy, the
+stub packages, the libraries the code imports): every render finds its own package through
+`mypy_path = "src"`, ahead of the installed copy. Other answers (linter, components) leave
+`src/` and `tests/` byte for byte the same.
+"""
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from bake import TOOLS, capture, render
+
+PROBLEM_TYPES = ("classification", "regression")
+# A finding mypy reports under any settings: an int function returning a float.
+TYPE_ERROR = "def half(number: int) -> int:\n    return number / 2\n"
+
+
+def test_mypy_is_declared_for_make_lint_and_pre_commit(tmp_path: Path) -> None:
+    project = render("cookiecutter", tmp_path)
+    meta = tomllib.loads((project / "pyproject.toml").read_text())
+    requirements = map(Requirement, meta["project"]["optional-dependencies"]["dev"])
+    dev = {requirement.name.lower(): requirement for requirement in requirements}
+    assert {"mypy", "pandas-stubs", "scipy-stubs", "types-pyyaml"} <= set(dev)
+    assert all(str(dev[name].specifier).startswith(">=") for name in ("mypy", "pandas-stubs"))
+    settings = meta["tool"]["mypy"]
+    assert settings["strict"] is True and settings["plugins"] == ["pydantic.mypy"]
+    assert settings["files"] == ["src"]
+
+    config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
+    hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
+    assert hooks["mypy"]["entry"].split()[-1] == "lint-types"
+    assert hooks["mypy"]["language"] == "system" and hooks["mypy"]["pass_filenames"] is False
+
+
+@pytest.fixture(scope="module")
+def typecheck_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A virtualenv with a default render's dependencies and dev tools."""
+    root = tmp_path_factory.mktemp("typecheck")
+    project = render("copier", root)
+    venv = root / "venv"
+    uv = str(TOOLS / "uv")
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
+    install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    subprocess.run([*install, f"{project}[dev]"], check=True)
+    return venv
+
+
+def lint_types(project: Path, venv: Path) -> subprocess.CompletedProcess[str]:
+    return capture(["make", "--no-print-directory", "lint-types", f"VENV={venv}"], cwd=project)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
+def test_make_lint_types_passes(problem_type: str, typecheck_venv: Path, tmp_path: Path) -> None:
+    project = render("cookiecutter", tmp_path, problem_type=problem_type)
+    checked = lint_types(project, typecheck_venv)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # Both runs: the package, then the tests.
+    assert checked.stdout.count("Success: no issues found") == 2, checked.stdout
+
+
+@pytest.mark.e2e
+def test_a_type_error_fails_make_lint_types(typecheck_venv: Path, tmp_path: Path) -> None:
+    project = render("cookiecutter", tmp_path)
+    package = next((project / "src").iterdir())
+    (package / "halves.py").write_text(TYPE_ERROR)
+    checked = lint_types(project, typecheck_venv)
+    assert checked.returncode != 0
+    assert "halves.py:2: error:" in checked.stdout and "[return-value]" in checked.stdout
