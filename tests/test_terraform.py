@@ -84,6 +84,12 @@ UNSCOPABLE_ACTIONS = frozenset({"ecr:GetAuthorizationToken"})
 # Each role: the service that assumes it, and the service its aws:SourceArn must name.
 ROLES = {"training": ("ecs-tasks", "ecs"), "sagemaker": ("sagemaker", "sagemaker")}
 IMAGE_ROLES = {"training_execution": ("ecs-tasks", "ecs")}
+# The roles' trust policies: one aws_iam_policy_document with for_each over
+# local.assume_role_services, an instance per service principal, shared by the roles it
+# trusts. Each role names its instance.
+TRUST_DOCUMENT = "assume_role"
+TRUST_SERVICES = "${local.assume_role_services}"
+TRUST_KEYS = {"training": "ecs_tasks", "sagemaker": "sagemaker", "training_execution": "ecs_tasks"}
 OUTPUTS = {
     "bucket_name", "bucket_arn", "dvc_remote_url", "mlflow_artifact_root", "training_role_arn",
     "kms_key_arn", "sagemaker_role_arn", "notebook_instance_name",
@@ -189,10 +195,47 @@ class Config:
 
 
 def policy_document(config: Config, reference: str) -> dict[str, Any]:
-    """The aws_iam_policy_document data source that `${data....json}` names."""
-    match = re.fullmatch(r"\$\{data\.aws_iam_policy_document\.(\w+)\.json\}", reference)
+    """The aws_iam_policy_document data source that `${data....json}` names; for one with
+    `for_each`, the instance `${data....name["key"].json}` names, evaluated."""
+    match = re.fullmatch(r'\$\{data\.aws_iam_policy_document\.(\w+)(?:\["([\w-]+)"\])?\.json\}',
+                         reference)
     assert match, f"policy is not an aws_iam_policy_document: {reference}"
-    return config.data["aws_iam_policy_document"][match.group(1)]
+    name, key = match.groups()
+    document = config.data["aws_iam_policy_document"][name]
+    if "for_each" not in document:
+        assert key is None, f"{name} has no for_each: {reference}"
+        return document
+    assert key is not None, f"{name} has a for_each: {reference} names no instance"
+    instances = local_value(config, value(document["for_each"]))
+    assert key in instances, f"{name} has no instance {key}: {sorted(instances)}"
+    body = {item: found for item, found in document.items() if item != "for_each"}
+    return for_each_instance(body, key, instances[key])
+
+
+EACH = re.compile(r"\$\{each\.(?:key|value\.(\w+))\}")
+
+
+def for_each_instance(body: Any, key: str, each_value: dict[str, Any]) -> Any:
+    """`body` with `${each.key}` and `${each.value.x}` replaced by this instance's values;
+    any other use of `each` is refused rather than misread."""
+    if isinstance(body, dict):
+        return {item: for_each_instance(found, key, each_value) for item, found in body.items()}
+    if isinstance(body, list):
+        return [for_each_instance(item, key, each_value) for item in body]
+    if not isinstance(body, str):
+        return body
+
+    def replaced(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return key
+        assert match.group(1) in each_value, f"each.value has no {match.group(1)}"
+        found = each_value[match.group(1)]
+        assert isinstance(found, str), f"each.value.{match.group(1)} is not a string"
+        return found
+
+    evaluated = EACH.sub(replaced, body)
+    assert "each." not in evaluated, f"unevaluated use of each: {body}"
+    return evaluated
 
 
 def wildcard_grants(
@@ -477,20 +520,56 @@ def roles(case: str) -> dict[str, tuple[str, str]]:
     return {**ROLES, **(IMAGE_ROLES if case in WITH_IMAGES else {})}
 
 
+def trust_reference(key: str) -> str:
+    """How a role names the trust policy document's instance for `key`."""
+    return f'${{data.aws_iam_policy_document.{TRUST_DOCUMENT}["{key}"].json}}'
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_roles_guard_against_confused_deputy(configs: dict[str, Config], case: str) -> None:
     config = configs[case]
     assert set(config.resources["aws_iam_role"]) == set(roles(case))
     for name, (service, arn_service) in roles(case).items():
         role = config.resources["aws_iam_role"][name]
-        (trust,) = blocks(policy_document(config, value(role["assume_role_policy"])), "statement")
+        reference = value(role["assume_role_policy"])
+        assert reference == trust_reference(TRUST_KEYS[name]), name
+        (trust,) = blocks(policy_document(config, reference), "statement")
         assert value(trust["effect"]) == "Allow", name
         assert confused_deputy_problems(trust, service, arn_service) == [], name
+        # Those two conditions and no other: the trust is exactly the one checked above.
+        assert sorted(value(item["variable"]) for item in blocks(trust, "condition")) \
+            == ["aws:SourceAccount", "aws:SourceArn"], name
+        assert set(trust) - {"__start_line__", "__end_line__"} \
+            == {"sid", "effect", "actions", "principals", "condition"}, name
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_one_trust_policy_document(configs: dict[str, Config], case: str) -> None:
+    """The roles' trust policies are the instances of one for_each document, one per
+    service principal, each used by a role: no copy of the statement per role."""
+    config = configs[case]
+    documents = config.data["aws_iam_policy_document"]
+    trust = documents[TRUST_DOCUMENT]
+    assert value(trust["for_each"]) == TRUST_SERVICES
+    services = local_value(config, TRUST_SERVICES)
+    assert set(services) == {TRUST_KEYS[name] for name in roles(case)} \
+        == {"ecs_tasks", "sagemaker"}
+    assert {key: item["principal"] for key, item in services.items()} \
+        == {"ecs_tasks": "ecs-tasks.amazonaws.com", "sagemaker": "sagemaker.amazonaws.com"}
+    sids = [value(block(policy_document(config, trust_reference(key)), "statement")["sid"])
+            for key in services]
+    assert sids == ["EcsTasksAssumeRole", "SageMakerAssumeRole"]
+    # No other document grants sts:AssumeRole.
+    others = [other for other, body in documents.items() if other != TRUST_DOCUMENT
+              and any("sts:AssumeRole" in value(item.get("actions", [[]]))
+                      for item in blocks(body, "statement"))]
+    assert others == []
 
 
 def test_confused_deputy_check_can_fail(configs: dict[str, Config]) -> None:
     config = configs["cookiecutter"]
-    (trust,) = blocks(config.data["aws_iam_policy_document"]["sagemaker_assume"], "statement")
+    role = config.resources["aws_iam_role"]["sagemaker"]
+    (trust,) = blocks(policy_document(config, value(role["assume_role_policy"])), "statement")
     assert confused_deputy_problems(trust, "sagemaker", "sagemaker") == []
     no_conditions = {key: item for key, item in trust.items() if key != "condition"}
     assert confused_deputy_problems(no_conditions, "sagemaker", "sagemaker") == [
@@ -502,6 +581,33 @@ def test_confused_deputy_check_can_fail(configs: dict[str, Config]) -> None:
         == ["principal ['sagemaker.amazonaws.com']"]
     assert confused_deputy_problems(trust, "sagemaker", "ecs") \
         == ["no aws:SourceArn of this account's ecs resources"]
+    # The ECS instance of the same document is not the SageMaker one.
+    (ecs,) = blocks(policy_document(config, trust_reference("ecs_tasks")), "statement")
+    assert confused_deputy_problems(ecs, "ecs-tasks", "ecs") == []
+    assert confused_deputy_problems(ecs, "sagemaker", "sagemaker") == [
+        "principal ['ecs-tasks.amazonaws.com']",
+        "no aws:SourceArn of this account's sagemaker resources",
+    ]
+
+
+def test_policy_document_instances_can_fail(configs: dict[str, Config]) -> None:
+    """A for_each document is read only through a key it has, and `each` only where it
+    can be evaluated; a plain document takes no key."""
+    config = configs["cookiecutter"]
+    trust = f"data.aws_iam_policy_document.{TRUST_DOCUMENT}"
+    with pytest.raises(AssertionError, match="names no instance"):
+        policy_document(config, f"${{{trust}.json}}")
+    with pytest.raises(AssertionError, match="has no instance ecs"):
+        policy_document(config, f'${{{trust}["ecs"].json}}')
+    with pytest.raises(AssertionError, match="has no for_each"):
+        policy_document(config, '${data.aws_iam_policy_document.artifact_access["x"].json}')
+    each_value = {"principal": "sagemaker.amazonaws.com"}
+    assert for_each_instance(["${each.key}: ${each.value.principal}"], "k", each_value) \
+        == ["k: sagemaker.amazonaws.com"]
+    with pytest.raises(AssertionError, match="each.value has no sid"):
+        for_each_instance("${each.value.sid}", "k", each_value)
+    with pytest.raises(AssertionError, match="unevaluated use of each"):
+        for_each_instance("${upper(each.value.principal)}", "k", each_value)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -232,18 +232,39 @@ resource "aws_ecr_lifecycle_policy" "app" {
 # minimal: pulling the image and writing logs is the job of the separate ECS task
 # *execution* role, so the task role below only needs the data it trains on.
 
-data "aws_iam_policy_document" "training_assume" {
+# Who may assume each service role: one trust policy per service principal, each the same
+# statement. Confused-deputy guard: only the service's resources of this account and
+# region may assume the role (aws:SourceAccount, and aws:SourceArn of `arn_service`). The
+# sagemaker policy is the SageMaker role's (sagemaker.tf), the ecs_tasks one the training
+# role's{% if cookiecutter.include_docker %} and the ECS task execution role's (training_job.tf){% endif %}.
+locals {
+  assume_role_services = {
+    ecs_tasks = {
+      sid         = "EcsTasksAssumeRole"
+      principal   = "ecs-tasks.amazonaws.com"
+      arn_service = "ecs"
+    }
+    sagemaker = {
+      sid         = "SageMakerAssumeRole"
+      principal   = "sagemaker.amazonaws.com"
+      arn_service = "sagemaker"
+    }
+  }
+}
+
+data "aws_iam_policy_document" "assume_role" {
+  for_each = local.assume_role_services
+
   statement {
-    sid     = "EcsTasksAssumeRole"
+    sid     = each.value.sid
     effect  = "Allow"
     actions = ["sts:AssumeRole"]
 
     principals {
       type        = "Service"
-      identifiers = ["ecs-tasks.amazonaws.com"]
+      identifiers = [each.value.principal]
     }
 
-    # Confused-deputy guard: only ECS tasks of this account and region may assume the role.
     condition {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
@@ -253,7 +274,7 @@ data "aws_iam_policy_document" "training_assume" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = ["arn:${data.aws_partition.current.partition}:ecs:${var.region}:${local.account_id}:*"]
+      values   = ["arn:${data.aws_partition.current.partition}:${each.value.arn_service}:${var.region}:${local.account_id}:*"]
     }
   }
 }
@@ -261,7 +282,7 @@ data "aws_iam_policy_document" "training_assume" {
 resource "aws_iam_role" "training" {
   name                 = "${local.name}-training"
   description          = "Training jobs of ${var.project_name} (${var.environment}): artifact bucket access only"
-  assume_role_policy   = data.aws_iam_policy_document.training_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.assume_role["ecs_tasks"].json
   max_session_duration = 3600
 }
 

@@ -4,37 +4,11 @@
 # variables). Training itself runs {% if cookiecutter.include_docker %}as the ECS task of training_job.tf{% else %}through the project's pipeline (`make pipeline`){% endif %};
 # the notebook is for looking at the data and the models, next to the same code.
 
-data "aws_iam_policy_document" "sagemaker_assume" {
-  statement {
-    sid     = "SageMakerAssumeRole"
-    effect  = "Allow"
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["sagemaker.amazonaws.com"]
-    }
-
-    # Confused-deputy guard: only SageMaker resources of this account and region may
-    # assume the role.
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = ["arn:${data.aws_partition.current.partition}:sagemaker:${var.region}:${local.account_id}:*"]
-    }
-  }
-}
-
+# Trusted by SageMaker alone: the sagemaker trust policy of main.tf (assume_role).
 resource "aws_iam_role" "sagemaker" {
   name                 = "${local.name}-sagemaker"
   description          = "SageMaker execution role of ${var.project_name} (${var.environment}): artifact bucket access only"
-  assume_role_policy   = data.aws_iam_policy_document.sagemaker_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.assume_role["sagemaker"].json
   max_session_duration = 3600
 }
 
