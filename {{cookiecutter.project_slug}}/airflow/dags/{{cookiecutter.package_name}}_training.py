@@ -1,9 +1,8 @@
 """
 ### {{ cookiecutter.project_name }}
 
-Training pipeline: one task per stage of `dvc.yaml`, in its order:
-
-`data >> prepare >> {% if cookiecutter.feature_store == "feast" %}features >> {% endif %}train >> evaluate >> promote >> export{% if cookiecutter.feature_store == "feast" %} >> materialize{% endif %}`
+Training pipeline: one task per stage of the project's `dvc.yaml`, in its order (the
+DAG's description lists them), read from that file whenever Airflow parses this one.
 
 Each task runs `dvc repro --single-item <stage>` in the project directory, as
 `make pipeline` does for all of them: DVC runs the stage's command
@@ -40,11 +39,10 @@ import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import yaml
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, chain
 
-# The stages of dvc.yaml, in order.
-STAGES = ("data", "prepare", {% if cookiecutter.feature_store == "feast" %}"features", {% endif %}"train", "evaluate", "promote", "export"{% if cookiecutter.feature_store == "feast" %}, "materialize"{% endif %})
 # Run even when DVC sees no change: data.source may be outside DVC's sight.
 ALWAYS_RUN = frozenset({"data"})
 # Never retried: the version is registered before dvc.lock records the stage.
@@ -59,6 +57,9 @@ PROJECT_DIR = Path(
         Path(__file__).resolve().parents[2],  # <project>/airflow/dags/<this file>
     )
 )
+# The stages of dvc.yaml, in its order: the pipeline's steps are listed once, there (and
+# checked against the CLI's), so a stage added to dvc.yaml is a task at the next parse.
+STAGES = tuple(yaml.safe_load((PROJECT_DIR / "dvc.yaml").read_text(encoding="utf-8"))["stages"])
 # An absolute path replaces PROJECT_DIR in the join; a relative one is inside it.
 VENV = PROJECT_DIR / os.environ.get("{{ cookiecutter.package_name.upper() }}_VENV", ".venv")
 # Added to the task's environment: the project's venv first, and telemetry off.
