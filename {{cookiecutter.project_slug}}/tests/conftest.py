@@ -4,52 +4,48 @@ Nothing here names a column or a class: features, types and labels come from the
 ``prepare`` derives from whatever ``data.source`` points at, so the tests pass unchanged
 when a team switches to its own data. Nothing needs the network or a tracking server:
 MLflow tests use a temporary sqlite database, and file-writing steps run inside a
-temporary copy of the project's config and source data.
+temporary copy of the project's config and source data. The helpers that are not
+fixtures live in data_support and service_support (this module re-exports them, for
+the test modules that import them from here).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, get_args
 
-import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }} import model_io
 from {{ cookiecutter.package_name }}.config import ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.data import (
-    EXTERNAL_DIR,
     SKLEARN_PREFIX,
     fetch,
-    load_source,
+    infer_schema,
     prepare,
     select,
     split,
     training_schema,
 )
-{%- if cookiecutter.feature_store == "feast" %}
-from {{ cookiecutter.package_name }}.feature_store import apply, with_key_columns
-{%- endif %}
-from {{ cookiecutter.package_name }}.schema import SCHEMA_FILE, DatasetSchema, Feature, to_features
+from {{ cookiecutter.package_name }}.schema import DatasetSchema, Dtype, Feature, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from service_support import Record, serve
-from task_support import BUNDLE_METRICS, QUICK_LINEAR, WEAK_LINEAR, synthetic_target
+from data_support import (
+    PROJECT_ROOT,
+    drift_candidate,
+    mixed_frame,
+    request_records,
+)
+from service_support import Bundle, Record, serve, write_bundle
+from store_support import copy_inputs, raw_table
+from task_support import BUNDLE_METRICS, QUICK_LINEAR, WEAK_LINEAR
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_PATH = PROJECT_ROOT / "config" / "model_config.yaml"
-{%- if cookiecutter.feature_store == "feast" %}
-# The feature repository's own files; the steps write the rest (table, registry, stores).
-FEATURE_REPO_FILES = ("feature_store.yaml", "definitions.py", ".feastignore")
-{%- endif %}
 
 # Hyperparameters, per algorithm, for a model that trains in a moment and for a deliberately
 # weak one (the registry must not promote it), whichever algorithm the config chooses.
@@ -93,123 +89,6 @@ def hyperparameters(settings: dict[str, Any]) -> dict[str, Any]:
     return {f"hyperparameters.{name}": value for name, value in settings.items()}
 
 
-def drift_candidate(schema: DatasetSchema, reference: pd.DataFrame) -> Feature:
-    """The feature tests shift to provoke drift: a numeric one that varies, else a
-    categorical one with at least two categories."""
-    numeric = [f for f in schema.features if f.kind == "numeric" and reference[f.name].std() > 0]
-    categorical = [f for f in schema.features if f.kind == "categorical" and len(f.categories) > 1]
-    candidates = numeric + categorical
-    assert candidates, "no feature varies: nothing can drift"
-    return candidates[0]
-
-
-def shifted(frame: pd.DataFrame, reference: pd.DataFrame, feature: Feature) -> pd.DataFrame:
-    """A copy of ``frame`` where one feature moved: numbers up by 3 reference standard
-    deviations, categories all set to the reference's rarest one."""
-    moved = frame.copy()
-    if feature.kind == "numeric":
-        spread = float(reference[feature.name].astype(float).std())
-        moved[feature.name] = moved[feature.name].astype(float) + 3 * spread
-    else:
-        rarest = reference[feature.name].dropna().astype(str).value_counts().idxmin()
-        moved[feature.name] = str(rarest)
-    return moved
-
-
-# A value as JSON carries it, by the feature's type in training.
-JSON_TYPES = {"float": float, "integer": int, "boolean": bool, "string": str}
-
-
-def model_outputs(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray:
-    """What a predictor's ``outputs`` must equal: the pipeline's class probabilities if
-    it is a classifier, its predictions otherwise."""
-    if hasattr(pipeline, "classes_"):
-        return np.asarray(pipeline.predict_proba(features))
-    return np.asarray(pipeline.predict(features))
-
-
-def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The frame's rows as records keyed by column name (pandas types the keys Hashable)."""
-    return cast(list[dict[str, Any]], frame.to_dict(orient="records"))
-
-
-def request_records(rows: pd.DataFrame, schema: DatasetSchema) -> list[dict[str, Any]]:
-    """Rows of the project's data as a client sends them: each feature in its JSON type,
-    None for a missing value."""
-    casts = {feature.name: JSON_TYPES[feature.dtype] for feature in schema.features}
-    return [
-        {name: None if pd.isna(value) else casts[name](value) for name, value in row.items()}
-        for row in rows_of(rows[schema.names()])
-    ]
-
-
-def with_gaps(rows: pd.DataFrame, schema: DatasetSchema) -> pd.DataFrame:
-    """A copy of ``rows`` with one missing value per row, every feature in turn, and the
-    last row missing everything: each feature gets imputed at least once."""
-    gapped = rows[schema.names()].astype(object).reset_index(drop=True)
-    names = schema.names()
-    for row in range(len(gapped)):
-        gapped.loc[row, names[row % len(names)]] = None
-    gapped.loc[len(gapped) - 1, :] = None
-    return gapped
-
-
-def mixed_frame(size: int = 300, seed: int = 1) -> pd.DataFrame:
-    """Data with a feature of every type, each with missing values but the integer one
-    (pandas reads an integer column with gaps as floats); ``target`` depends on them."""
-    rng = np.random.default_rng(seed)
-    amount = rng.normal(50, 15, size)
-    plan = rng.choice(["basic", "plus", "pro"], size)
-    score = amount / 15 + (plan == "pro") + rng.normal(0, 1, size)
-    frame = pd.DataFrame(
-        {
-            "amount": np.where(rng.random(size) < 0.1, np.nan, amount),
-            "visits": rng.integers(0, 20, size),
-            "member": pd.Series(rng.random(size) < 0.5, dtype=object),
-            "plan": pd.Series(plan, dtype=object),
-            "target": synthetic_target(score),
-        }
-    )
-    frame.loc[rng.random(size) < 0.1, "member"] = None
-    frame.loc[rng.random(size) < 0.1, "plan"] = None
-    return frame
-
-
-def write_bundle(
-    path: Path,
-    pipeline: Pipeline,
-    schema: DatasetSchema,
-    reference: pd.DataFrame,
-    metadata: dict[str, Any] | None = None,
-) -> Path:
-    """A serving bundle as ``export`` writes one, built from a fitted pipeline (no MLflow)."""
-    model_dir = path / model_io.MLFLOW_MODEL_DIR
-    model_io.save_model(pipeline, model_dir / "model.skops")
-    # The part of the MLmodel file MLflow writes that the service reads.
-    flavor = {"pickled_model": "model.skops", "serialization_format": "skops"}
-    (model_dir / model_io.MLMODEL_FILE).write_text(yaml.safe_dump({"flavors": {"sklearn": flavor}}))
-    (path / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(pipeline, schema))
-    schema.save(path / SCHEMA_FILE)
-    to_features(reference, schema).to_csv(path / model_io.REFERENCE_FILE, index=False)
-    metadata = metadata or {"name": "typed", "version": "1", "alias": "champion", "metrics": {}}
-    (path / model_io.METADATA_FILE).write_text(json.dumps(metadata))
-    return path
-
-
-{%- if cookiecutter.feature_store == "feast" %}
-
-
-def register_features(root: Path, config: ProjectConfig) -> None:
-    """Step ``features`` in a scratch project ``root`` (the cwd) that ``prepare`` ran in:
-    a copy of the repository's files, the feature table, the registered definitions."""
-    repo = root / config.feature_store.repo_path
-    repo.mkdir(parents=True, exist_ok=True)
-    for name in FEATURE_REPO_FILES:
-        shutil.copy(PROJECT_ROOT / config.feature_store.repo_path / name, repo / name)
-    apply(config)
-{%- endif %}
-
-
 @pytest.fixture(scope="session")
 def config() -> ProjectConfig:
     return load_config(CONFIG_PATH)
@@ -221,12 +100,7 @@ def raw_frame(config: ProjectConfig) -> pd.DataFrame:
     source = config.data.source
     if not source.startswith(SKLEARN_PREFIX):
         source = str(PROJECT_ROOT / source)
-{%- if cookiecutter.feature_store == "feast" %}
-    # With the feature store's key columns, as the data step writes it.
-    return with_key_columns(load_source(source, config.data.target), config)
-{%- else %}
-    return load_source(source, config.data.target)
-{%- endif %}
+    return raw_table(source, config)
 
 
 @pytest.fixture(scope="session")
@@ -269,15 +143,14 @@ def drift_feature(schema: DatasetSchema, splits) -> Feature:
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A scratch copy of the project's config and source data, as the working directory.
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config: ProjectConfig) -> Path:
+    """A scratch copy of what the project's steps read (config, source data), as the
+    working directory.
 
     Step functions resolve the config's relative paths against it, and MLflow writes to a
     throwaway sqlite database inside it.
     """
-    shutil.copytree(PROJECT_ROOT / "config", tmp_path / "config")
-    if (PROJECT_ROOT / EXTERNAL_DIR).is_dir():
-        shutil.copytree(PROJECT_ROOT / EXTERNAL_DIR, tmp_path / EXTERNAL_DIR)
+    copy_inputs(tmp_path, config)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     return tmp_path
@@ -314,6 +187,26 @@ def serving_bundle(
     return write_bundle(
         tmp_path_factory.mktemp("bundle"), fitted_pipeline, schema, training[0], metadata
     )
+
+
+@pytest.fixture(scope="session")
+def typed(schema, serving_bundle, fitted_pipeline, splits, config, tmp_path_factory) -> Bundle:
+    """A bundle with a feature of every type: the project's own if its data has one, else
+    one trained on ``mixed_frame`` (type checks of the API tests need every type)."""
+    if {f.dtype for f in schema.features} >= set(get_args(Dtype)):
+        return Bundle(serving_bundle, schema, fitted_pipeline, splits[0])
+    frame = mixed_frame()
+    mixed = infer_schema(frame, "target")
+    pipeline = build_pipeline(config, mixed).fit(to_features(frame, mixed), frame["target"])
+    path = write_bundle(tmp_path_factory.mktemp("typed"), pipeline, mixed, frame)
+    return Bundle(path, mixed, pipeline, frame)
+
+
+@pytest.fixture
+def typed_client(typed: Bundle) -> Iterator[TestClient]:
+    """A client of the service on the ``typed`` bundle."""
+    with serve(typed.path) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -1,21 +1,58 @@
-"""Helpers for the API tests (test_serve and test_serve_task): a loaded service, a
-client of it, and the samples of its /metrics."""
+"""Helpers for the API tests (the test_serve modules and test_serve_task): a serving
+bundle written without MLflow, a loaded service, a client of it, and the samples of its
+/metrics."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import pandas as pd
+import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package_name }} import model_io
+from {{ cookiecutter.package_name }}.schema import SCHEMA_FILE, DatasetSchema, to_features
 from {{ cookiecutter.package_name }}.serving import Settings, create_app
 from {{ cookiecutter.package_name }}.serving.service import Service, open_bundle
 
 Record = dict[str, Any]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+class Bundle(NamedTuple):
+    """A serving bundle with what it was built from."""
+
+    path: Path
+    schema: DatasetSchema
+    pipeline: Pipeline
+    rows: pd.DataFrame  # raw rows of its training data
+
+
+def write_bundle(
+    path: Path,
+    pipeline: Pipeline,
+    schema: DatasetSchema,
+    reference: pd.DataFrame,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """A serving bundle as ``export`` writes one, built from a fitted pipeline (no MLflow)."""
+    model_dir = path / model_io.MLFLOW_MODEL_DIR
+    model_io.save_model(pipeline, model_dir / "model.skops")
+    # The part of the MLmodel file MLflow writes that the service reads.
+    flavor = {"pickled_model": "model.skops", "serialization_format": "skops"}
+    (model_dir / model_io.MLMODEL_FILE).write_text(yaml.safe_dump({"flavors": {"sklearn": flavor}}))
+    (path / model_io.ONNX_FILE).write_bytes(model_io.to_onnx(pipeline, schema))
+    schema.save(path / SCHEMA_FILE)
+    to_features(reference, schema).to_csv(path / model_io.REFERENCE_FILE, index=False)
+    metadata = metadata or {"name": "typed", "version": "1", "alias": "champion", "metrics": {}}
+    (path / model_io.METADATA_FILE).write_text(json.dumps(metadata))
+    return path
 
 
 def loaded_service(bundle: Path, **settings: Any) -> Service:

@@ -11,7 +11,7 @@ import yaml
 from {{ cookiecutter.package_name }}.cli import DRIFT_EXIT_CODE, STEPS, build_parser, main
 from {{ cookiecutter.package_name }}.schema import DatasetSchema
 
-from conftest import drift_candidate, shifted
+from data_support import drift_candidate, shifted
 
 PROJECT = Path(__file__).resolve().parents[1]
 

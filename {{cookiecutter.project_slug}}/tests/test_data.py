@@ -23,12 +23,10 @@ from {{ cookiecutter.package_name }}.data import (
     validate,
 )
 from {{ cookiecutter.package_name }}.errors import DataValidationError, PipelineError
-{%- if cookiecutter.feature_store == "feast" %}
-from {{ cookiecutter.package_name }}.feature_store import add_key_columns
-{%- endif %}
 from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema
 
 from conftest import override
+from store_support import feature_columns, write_source
 from task_support import OWN_TARGET, OWN_TARGET_FIELDS, own_target
 
 
@@ -43,10 +41,8 @@ def test_dataset_meets_the_pipelines_needs(frame: pd.DataFrame, config: ProjectC
 def test_schema_is_derived_from_the_data(
     schema: DatasetSchema, frame: pd.DataFrame, config: ProjectConfig
 ) -> None:
-{%- if cookiecutter.feature_store == "feast" %}
-    frame = frame.drop(columns=config.feature_store.key_columns())  # row keys, not features
-{%- endif %}
-    assert schema.names() == [c for c in frame.columns if c != schema.target]
+    assert schema.target == config.data.target
+    assert schema.names() == feature_columns(frame, config)
     for feature in schema.features:
         column = frame[feature.name]
         numeric = is_numeric_dtype(column) and not is_bool_dtype(column)
@@ -188,16 +184,8 @@ def own_table(rows: int = 240) -> pd.DataFrame:
 def test_own_table_with_ids_flags_and_gaps(
     project_dir: Path, config: ProjectConfig, suffix: str
 ) -> None:
-    table = own_table()
-{%- if cookiecutter.feature_store == "feast" %}
-    table = add_key_columns(table, config)  # the feature store needs an id and a time per row
-{%- endif %}
     source = EXTERNAL_DIR / f"customers{suffix}"
-    (project_dir / EXTERNAL_DIR).mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        table.to_csv(project_dir / source, index=False)
-    else:
-        table.to_parquet(project_dir / source, index=False)
+    write_source(own_table(), project_dir / source, config)
     own = override(
         config, data={"source": str(source), "target": OWN_TARGET, "drop_columns": ["customer_id"]}
     )

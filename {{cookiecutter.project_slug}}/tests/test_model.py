@@ -19,17 +19,18 @@ from {{ cookiecutter.package_name }}.errors import PipelineError
 from {{ cookiecutter.package_name }}.evaluate import check_gate
 from {{ cookiecutter.package_name }}.model_io import (
     MLMODEL_FILE,
-    OnnxPredictor,
     load_model,
     model_file,
     save_model,
     to_onnx,
 )
+from {{ cookiecutter.package_name }}.predictors import OnnxPredictor
 from {{ cookiecutter.package_name }}.schema import DatasetSchema
 from {{ cookiecutter.package_name }}.task import compute_metrics, fit_baseline
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import Labelled, QUICK_SETTINGS, model_outputs, override, rows_of
+from conftest import Labelled, QUICK_SETTINGS, override
+from data_support import model_outputs, rows_of
 from task_support import ONNX_TOLERANCE
 
 

@@ -13,16 +13,14 @@ import pytest
 
 from {{ cookiecutter.package_name }}.config import MonitoringSection, ProjectConfig
 from {{ cookiecutter.package_name }}.data import fetch, prepare
+from {{ cookiecutter.package_name }}.drift_stats import population_stability_index
 from {{ cookiecutter.package_name }}.errors import DataValidationError
-from {{ cookiecutter.package_name }}.monitor import (
-    LiveDriftMonitor,
-    detect_drift,
-    population_stability_index,
-    run,
-)
+from {{ cookiecutter.package_name }}.live_drift import LiveDriftMonitor
+from {{ cookiecutter.package_name }}.monitor import DriftReport, detect_drift, run
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
-from conftest import Splits, drift_candidate, rows_of, shifted
+from conftest import Splits
+from data_support import drift_candidate, rows_of, shifted
 
 
 def test_same_distribution_does_not_drift(splits: Splits, schema, config: ProjectConfig) -> None:
@@ -180,21 +178,33 @@ def live_settings(config: ProjectConfig, splits: Splits) -> MonitoringSection:
     return config.monitoring.model_copy(update={"window_size": window, "min_window": window // 2})
 
 
+def window_report(monitor: LiveDriftMonitor) -> DriftReport | None:
+    """What the service's drift worker computes: the baseline's report of a window copy."""
+    window = monitor.window()
+    assert window is not None, "the window is not full enough to test"
+    return monitor.baseline.report(window.rows)
+
+
 def test_live_monitor_window(splits: Splits, schema, drift_feature, live_settings) -> None:
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     for index in range(live_settings.min_window - 1):
         monitor.observe(test.iloc[[index]])
-    assert monitor.report() is None
+    assert monitor.window() is None
 
     monitor.observe(test.iloc[live_settings.min_window - 1:])
-    calm = monitor.report()
+    calm = window_report(monitor)
     assert calm is not None and not calm.detected
     assert calm.n_current == live_settings.window_size
-    assert monitor.report() is calm  # no new rows: the cached report
+    window, again = monitor.window(), monitor.window()
+    assert window is not None and window.observed == len(test)
+    assert again == window  # no new rows: the worker sees nothing to recompute
 
     monitor.observe(shifted(test, train, drift_feature).iloc[: live_settings.window_size])
-    drifted = monitor.report()
+    window = monitor.window()
+    assert window is not None and window.observed == len(test) + live_settings.window_size
+    assert len(window.rows) == live_settings.window_size  # only the most recent rows
+    drifted = monitor.baseline.report(window.rows)
     assert drifted is not None and drifted.drifted == [drift_feature.name]
     assert drifted.n_current == live_settings.window_size
 
@@ -203,7 +213,7 @@ def test_live_monitor_accepts_records(splits: Splits, schema, live_settings) -> 
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     monitor.observe(rows_of(test))
-    report = monitor.report()
+    report = window_report(monitor)
     assert report is not None and not report.detected
     assert report.n_current == live_settings.window_size
 
@@ -217,7 +227,7 @@ def test_live_monitor_rejects_rows_without_features(splits: Splits, schema, live
         monitor.observe(incomplete)
     with pytest.raises(DataValidationError, match=re.escape(repr(name))):
         monitor.observe(rows_of(incomplete))
-    assert monitor.report() is None
+    assert monitor.window() is None  # neither call added a row
 
 
 def test_live_monitor_survives_an_untestable_window(splits: Splits, schema, live_settings) -> None:
@@ -227,7 +237,7 @@ def test_live_monitor_survives_an_untestable_window(splits: Splits, schema, live
     train, test = splits
     monitor = LiveDriftMonitor(train, schema, live_settings)
     monitor.observe(test.assign(**{numeric[0]: np.nan}))
-    assert monitor.report() is None  # every recent value of one feature is missing
+    assert window_report(monitor) is None  # every recent value of one feature is missing
     monitor.observe(test)
-    report = monitor.report()
+    report = window_report(monitor)
     assert report is not None and not report.detected

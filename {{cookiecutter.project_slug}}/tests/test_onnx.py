@@ -11,11 +11,12 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from {{ cookiecutter.package_name }}.data import infer_schema
-from {{ cookiecutter.package_name }}.model_io import OnnxPredictor, SklearnPredictor, to_onnx
+from {{ cookiecutter.package_name }}.model_io import to_onnx
+from {{ cookiecutter.package_name }}.predictors import OnnxPredictor, SklearnPredictor
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, to_features
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import mixed_frame, model_outputs, request_records, with_gaps
+from data_support import mixed_frame, model_outputs, request_records, with_gaps
 from task_support import ONNX_TOLERANCE
 
 

@@ -6,7 +6,6 @@ seconds, and the steps below build on each other like consecutive pipeline runs.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,33 +16,26 @@ from mlflow import MlflowClient
 
 from {{ cookiecutter.package_name }} import evaluate, registry, train
 from {{ cookiecutter.package_name }}.config import ProjectConfig
-from {{ cookiecutter.package_name }}.data import EXTERNAL_DIR, fetch, prepare
+from {{ cookiecutter.package_name }}.data import fetch
 from {{ cookiecutter.package_name }}.errors import PipelineError, ThresholdError
 from {{ cookiecutter.package_name }}.model_io import CHAMPION
 from {{ cookiecutter.package_name }}.task_config import LOWER_IS_BETTER
 
-from conftest import PROJECT_ROOT, QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
-{%- if cookiecutter.feature_store == "feast" %}
-from conftest import register_features
-{%- endif %}
+from conftest import QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
+from store_support import copy_inputs, prepare_for_training
 from task_support import PROMOTIONS, assert_plausible_scores
 
 
 @pytest.fixture(scope="module")
 def tracked(tmp_path_factory: pytest.TempPathFactory, config: ProjectConfig) -> Iterator[Path]:
-    """A prepared project directory with its own tracking database."""
+    """A project directory ready for ``train``, with its own tracking database."""
     root = tmp_path_factory.mktemp("tracked")
-    shutil.copytree(PROJECT_ROOT / "config", root / "config")
-    if (PROJECT_ROOT / EXTERNAL_DIR).is_dir():
-        shutil.copytree(PROJECT_ROOT / EXTERNAL_DIR, root / EXTERNAL_DIR)
+    copy_inputs(root, config)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         fetch(config)
-        prepare(config)
-{%- if cookiecutter.feature_store == "feast" %}
-        register_features(root, config)  # train reads its training set from the store
-{%- endif %}
+        prepare_for_training(config)
         yield root
 
 
@@ -176,17 +168,11 @@ def test_champion_of_another_schema_gives_way(
     settings = hyperparameters(QUICK_SETTINGS[config.model.algorithm])
     quick = override(config, training={"cv_folds": 2}, model=settings)
     try:
-        prepare(quick)
-{%- if cookiecutter.feature_store == "feast" %}
-        register_features(tracked, quick)
-{%- endif %}
+        prepare_for_training(quick)
         registration, promotion = train_and_promote(quick)
     finally:  # the module's other tests expect the original data
         raw_path.write_bytes(original)
-        prepare(config)
-{%- if cookiecutter.feature_store == "feast" %}
-        register_features(tracked, config)
-{%- endif %}
+        prepare_for_training(config)
     assert promotion.promoted
     assert promotion.previous_champion_version == previous
     assert promotion.previous_champion_score is None

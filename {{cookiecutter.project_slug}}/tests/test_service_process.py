@@ -24,7 +24,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
 
-from conftest import request_records
+from data_support import request_records
 
 SHUTDOWN_TIMEOUT = 3.0
 COMMAND = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--host", "127.0.0.1"]

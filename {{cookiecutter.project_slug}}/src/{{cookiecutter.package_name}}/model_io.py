@@ -1,9 +1,12 @@
 """Model files: the skops pipeline, its ONNX twin, and the bundle the service loads.
 
 skops, unlike pickle, only rebuilds types it is told to trust, so loading a model file
-cannot run arbitrary code (MLflow stores scikit-learn models the same way). The ONNX copy
-answers a one-row request in microseconds instead of milliseconds; the service falls
-back to the scikit-learn pipeline when onnxruntime or the ONNX file is missing.
+cannot run arbitrary code (MLflow stores scikit-learn models the same way). It is
+imported where used: a service on the ONNX path never needs it (nor scikit-learn and
+SciPy behind it), and starts seconds faster and ~100 MiB smaller without it. The ONNX
+copy answers a one-row request in microseconds instead of milliseconds; the service
+falls back to the scikit-learn pipeline when onnxruntime or the ONNX file is missing
+(``predictors`` holds both).
 
 A serving bundle is a folder, the unit a container ships or mounts as ``MODEL_PATH``::
 
@@ -19,11 +22,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from importlib.util import find_spec
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +34,11 @@ import yaml
 
 from .config import ProjectConfig
 from .errors import PipelineError
-from .schema import MISSING_CATEGORY, SCHEMA_FILE, DatasetSchema, to_features
+from .predictors import MATRIX_INPUT, OnnxPredictor, Predictor, SklearnPredictor
+from .schema import SCHEMA_FILE, DatasetSchema
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from sklearn.pipeline import Pipeline
 
 # Types our pipelines hold beyond those skops trusts by default.
@@ -49,18 +54,7 @@ REFERENCE_FILE = "reference.csv"
 METADATA_FILE = "metadata.json"
 SERVING_ARTIFACTS = "serving"  # run artifact folder holding the ONNX model and schema
 CHAMPION = "champion"
-MATRIX_INPUT = "features"  # the single ONNX input of all-numeric models
-# skl2onnx's names for the outputs: class probabilities of a classifier (with zipmap
-# off), the predicted value of a regressor.
-PROBABILITY_OUTPUT = "probabilities"
-PREDICTION_OUTPUT = "variable"
 REFERENCE_ROWS = 1000
-
-Record = Mapping[str, Any]
-
-
-# skops (and with it scikit-learn and scipy) is imported where used: a service on the
-# ONNX path never needs it, and starts seconds faster and ~100 MiB smaller without it.
 
 
 def model_file(model_dir: Path) -> Path:
@@ -152,97 +146,6 @@ def _single_matrix_input(model: Any) -> Any:
     return model
 
 
-def category(value: Any) -> str:
-    """A request's categorical value as the model takes it, as ``to_features`` makes it:
-    a string (booleans ``"True"``/``"False"``), ``MISSING_CATEGORY`` for a missing one."""
-    return MISSING_CATEGORY if value is None else str(value)
-
-
-class Predictor(Protocol):
-    """What the service needs from a model, on either runtime: ``outputs`` for a batch of
-    records. For a classifier those are each class's probability, one row per record and
-    one column per class in the order of ``classes``; for a regressor (``classes`` None),
-    one predicted value per record.
-
-    Records map every feature to its value, None for a missing one; the predictor feeds
-    them to the model as training did (``schema.to_features``).
-    """
-
-    runtime: str
-    offload: bool  # too slow for the service's event loop: call it from a worker thread
-    classes: list[Any] | None
-
-    def outputs(self, records: Sequence[Record]) -> np.ndarray: ...
-
-
-class SklearnPredictor:
-    runtime = "sklearn"
-    offload = True  # milliseconds per call, even for one record
-
-    def __init__(self, pipeline: Pipeline, schema: DatasetSchema) -> None:
-        self.pipeline = pipeline
-        self.schema = schema
-        classes = getattr(pipeline, "classes_", None)  # a classifier's: a numpy array
-        self.classes = None if classes is None else classes.tolist()
-
-    def _frame(self, records: Sequence[Record]) -> pd.DataFrame:
-        frame = pd.DataFrame.from_records(records, columns=self.schema.names())
-        return to_features(frame, self.schema, "request")
-
-    def outputs(self, records: Sequence[Record]) -> np.ndarray:
-        frame = self._frame(records)
-        if self.classes is None:
-            return np.asarray(self.pipeline.predict(frame))
-        return np.asarray(self.pipeline.predict_proba(frame))
-
-
-class OnnxPredictor:
-    runtime = "onnxruntime"
-    offload = False  # microseconds per record: a thread hop would cost more
-
-    def __init__(self, model: bytes, schema: DatasetSchema) -> None:
-        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1  # one request is tiny: threads only add overhead
-        self.session = onnxruntime.InferenceSession(
-            model, options, providers=["CPUExecutionProvider"]
-        )
-        self.columns = schema.names()
-        self.matrix = [node.name for node in self.session.get_inputs()] == [MATRIX_INPUT]
-        # Otherwise one input per column: skl2onnx renames them, but keeps schema order.
-        self.inputs = [
-            (node.name, feature.name, feature.kind == "numeric")
-            for node, feature in zip(self.session.get_inputs(), schema.features)
-        ]
-        self.classes = None if schema.classes is None else list(schema.classes)
-
-    def _feed(self, records: Sequence[Record]) -> dict[str, np.ndarray]:
-        """The session's inputs for a batch: one float32 matrix, or one array per column.
-
-        numpy turns None into NaN in a float array, which the imputers replace as in
-        training; categories go through ``category`` (numpy would make None "None").
-        """
-        if self.matrix:
-            rows = [[record[column] for column in self.columns] for record in records]
-            return {MATRIX_INPUT: np.array(rows, dtype=np.float32)}
-        return {
-            node: self._column(records, column, numeric) for node, column, numeric in self.inputs
-        }
-
-    @staticmethod
-    def _column(records: Sequence[Record], column: str, numeric: bool) -> np.ndarray:
-        if numeric:
-            return np.array([[record[column]] for record in records], dtype=np.float32)
-        return np.array([[category(record[column])] for record in records], dtype=np.str_)
-
-    def outputs(self, records: Sequence[Record]) -> np.ndarray:
-        if self.classes is None:
-            return np.asarray(self.session.run([PREDICTION_OUTPUT], self._feed(records))[0]).ravel()
-        return np.asarray(self.session.run([PROBABILITY_OUTPUT], self._feed(records))[0])
-
-
 @dataclass(frozen=True)
 class ServingBundle:
     """Everything the service loads from ``MODEL_PATH``."""
@@ -273,21 +176,13 @@ class ServingBundle:
         return pd.read_csv(self.path / REFERENCE_FILE)
 
 
-def export_from_registry(
-    model_uri: str, tracking_uri: str, dest: Path, extra_metadata: Mapping[str, Any]
-) -> ServingBundle:
-    """Download a registered model (e.g. ``models:/name@champion``) into a serving bundle.
-
-    The bundle is written next to ``dest`` and moved into place at the end, so a failed
-    download never leaves a half-written bundle behind.
-    """
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-    from mlflow import MlflowClient
+def _registered_metadata(
+    client: MlflowClient, model_uri: str, extra_metadata: Mapping[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The training run behind ``model_uri``, whose artifacts hold the rest of the bundle,
+    and the bundle's metadata: name, version, alias, run, the run's metrics, the extras."""
     from mlflow.exceptions import MlflowException
 
-    mlflow.set_tracking_uri(tracking_uri)
-    client = MlflowClient()
     name, _, alias = model_uri.removeprefix("models:/").partition("@")
     if not model_uri.startswith("models:/") or not name or not alias:
         raise PipelineError(f"MODEL_URI: {model_uri!r} must look like models:/<name>@<alias>")
@@ -301,6 +196,31 @@ def export_from_registry(
     run_id = version.run_id
     if run_id is None:  # registered from files, not from a training run
         raise PipelineError(f"MODEL_URI: {model_uri!r} has no training run to export from")
+    metadata = {
+        "name": name,
+        "version": str(version.version),
+        "alias": alias,
+        "run_id": run_id,
+        "metrics": client.get_run(run_id).data.metrics,
+        **extra_metadata,
+    }
+    return run_id, metadata
+
+
+def export_from_registry(
+    model_uri: str, tracking_uri: str, dest: Path, extra_metadata: Mapping[str, Any]
+) -> ServingBundle:
+    """Download a registered model (e.g. ``models:/name@champion``) into a serving bundle.
+
+    The bundle is written next to ``dest`` and moved into place at the end, so a failed
+    download never leaves a half-written bundle behind.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(tracking_uri)
+    run_id, metadata = _registered_metadata(MlflowClient(), model_uri, extra_metadata)
     staging = dest.with_name(f".{dest.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -313,14 +233,6 @@ def export_from_registry(
     for item in Path(served).iterdir():
         item.rename(staging / item.name)
     Path(served).rmdir()
-    metadata = {
-        "name": name,
-        "version": str(version.version),
-        "alias": alias,
-        "run_id": run_id,
-        "metrics": client.get_run(run_id).data.metrics,
-        **extra_metadata,
-    }
     (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(dest, ignore_errors=True)
     staging.rename(dest)

@@ -5,6 +5,7 @@ variables (``settings.Settings``). One module per job:
 
 - ``settings``: the environment variables the service reads;
 - ``schemas``: request and response models, the request's built from the bundle's schema;
+- ``records``: the /predict body's model and where its records come from;
 - ``task``: what depends on the problem type (the answer's fields, feedback, live quality);
 - ``metrics``: the Prometheus metrics every model exports;
 - ``drift``: the background worker that keeps the live drift gauges current;

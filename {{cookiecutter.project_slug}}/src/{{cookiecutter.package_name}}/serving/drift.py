@@ -25,8 +25,10 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from ..model_io import Record
-from ..monitor import DriftBaseline, DriftReport, LiveDriftMonitor, load_statistics
+from ..drift_stats import load_statistics
+from ..live_drift import LiveDriftMonitor
+from ..monitor import DriftBaseline, DriftReport
+from ..predictors import Record
 from .metrics import ServiceMetrics
 
 log = logging.getLogger(__name__)

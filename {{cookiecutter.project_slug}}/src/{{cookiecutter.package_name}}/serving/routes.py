@@ -14,21 +14,16 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
-{%- if cookiecutter.feature_store == "feast" %}
-from .online import ENTITY_ERRORS, LookupFailed, predict_request_model
-from .schemas import CLIENT_ERRORS, FeatureInfo, FeedbackBody, ModelRef, Problem, Status
-{%- else %}
+from .records import SOURCE_ERRORS, predict_request_model
 from .schemas import (
     CLIENT_ERRORS,
     FeatureInfo,
     FeedbackBody,
+    LookupFailed,
     ModelRef,
-    PredictBody,
     Problem,
     Status,
-    predict_request_model,
 )
-{%- endif %}
 from .service import Service
 from .task import Metadata
 
@@ -47,6 +42,13 @@ status_router = APIRouter()
 
 def problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"detail": detail})
+
+
+def answer(body: BaseModel) -> Response:
+    """A model's own JSON, as is. Returned as a model, FastAPI would dump it, validate it
+    against the route's response model and encode it again: three passes per request for
+    a body built from that model (the route's ``response_model`` still documents it)."""
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 @status_router.get("/health", response_model=Status)
@@ -98,29 +100,24 @@ def model_router(service: Service) -> APIRouter:
     @router.post(
         "/predict",
         response_model=task.predict_response,
-        responses={**CLIENT_ERRORS, {% if cookiecutter.feature_store == "feast" %}**ENTITY_ERRORS, {% endif %}503: NOT_LOADED},
+        responses={**CLIENT_ERRORS, **SOURCE_ERRORS, 503: NOT_LOADED},
     )
     # The request models are classes built at run time, which mypy cannot take as types.
     async def predict(
         body: PredictRequest,  # type: ignore[valid-type]
-    ) -> BaseModel | JSONResponse:
+    ) -> Response:
         """Predictions for one record or a batch; null features are imputed as in training."""
-        predictor, drift = service.predictor, service.drift
-        if predictor is None or drift is None:
+        predictor, drift, source = service.predictor, service.drift, service.source
+        if predictor is None or drift is None or source is None:
             metrics.errors.labels("not_ready").inc()
             return problem(503, "the model is not loaded yet; see /ready")
         start = time.perf_counter()
         with metrics.in_flight.track_inprogress():
-{%- if cookiecutter.feature_store == "feast" %}
-            try:  # as sent, or the entities' features from the online store
-                records = await service.online.records(body)
+            try:
+                records = await source.records(body)
             except LookupFailed as failed:
                 metrics.errors.labels(failed.reason).inc()
                 return problem(failed.status, failed.detail)
-{%- else %}
-            sent: PredictBody = body
-            records = [record.model_dump(by_alias=True) for record in sent.records]
-{%- endif %}
             fields = await service.predict(predictor, records)
         metrics.latency.observe(time.perf_counter() - start)
         task.count(fields["predictions"])
@@ -128,8 +125,10 @@ def model_router(service: Service) -> APIRouter:
         drift.observe(records)
         request_id = uuid.uuid4().hex
         service.remember(request_id, fields["predictions"])
-        return task.predict_response(
-            request_id=request_id, model=model_ref, warnings=warnings, **fields
+        return answer(
+            task.predict_response(
+                request_id=request_id, model=model_ref, warnings=warnings, **fields
+            )
         )
 
     @router.post(
@@ -139,7 +138,7 @@ def model_router(service: Service) -> APIRouter:
     )
     async def feedback(
         body: FeedbackRequest,  # type: ignore[valid-type]
-    ) -> BaseModel | JSONResponse:
+    ) -> Response:
         """True values for an earlier /predict request's records; updates live quality."""
         sent: FeedbackBody = body
         truths = task.truths(sent)
@@ -151,6 +150,6 @@ def model_router(service: Service) -> APIRouter:
                 f"request_id: no prediction {sent.request_id!r} awaiting feedback for "
                 f"{len(truths)} records (unknown, expired or already answered)",
             )
-        return task.feedback_response(request_id=sent.request_id, **fields)
+        return answer(task.feedback_response(request_id=sent.request_id, **fields))
 
     return router

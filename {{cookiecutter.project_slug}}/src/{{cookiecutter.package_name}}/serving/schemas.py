@@ -62,12 +62,6 @@ class Answer(BaseModel):
     )
 
 
-class PredictBody(Strict):
-    """The /predict request: its records' model is built per bundle (``predict_request_model``)."""
-
-    records: list[BaseModel]
-
-
 class FeedbackBody(Strict):
     request_id: str = Field(min_length=1)
 
@@ -113,7 +107,11 @@ def record_model(schema: DatasetSchema) -> type[BaseModel]:
     return create_model("Record", __base__=Strict, **fields)
 
 
-def predict_request_model(schema: DatasetSchema, max_batch_size: int) -> type[PredictBody]:
-    record: Any = record_model(schema)  # a class built at run time: no static type
-    records = (list[record], Field(min_length=1, max_length=max_batch_size))
-    return create_model("PredictRequest", __base__=PredictBody, records=records)
+class LookupFailed(Exception):
+    """A request whose records cannot be produced although its body is valid: the status,
+    the one-line detail and the reason the error counter gets. The record source of
+    ``records.py`` raises it; /predict answers with it."""
+
+    def __init__(self, status: int, detail: str, reason: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.reason = status, detail, reason

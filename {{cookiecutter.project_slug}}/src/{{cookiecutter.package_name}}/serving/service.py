@@ -14,13 +14,12 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 
 from ..config import MonitoringSection
-from ..model_io import Predictor, Record, ServingBundle, export_from_registry
-from ..monitor import LiveDriftMonitor
+from ..live_drift import LiveDriftMonitor
+from ..model_io import ServingBundle, export_from_registry
+from ..predictors import Predictor, Record
 from .drift import DriftWorker
 from .metrics import ServiceMetrics
-{%- if cookiecutter.feature_store == "feast" %}
-from .online import OnlineStore
-{%- endif %}
+from .records import RecordSource, open_source
 from .settings import Settings
 from .task import Task
 
@@ -66,10 +65,8 @@ class Service:
         }
         self.predictor: Predictor | None = None
         self.drift: DriftWorker | None = None
+        self.source: RecordSource | None = None
         self.load_error: str | None = None
-{%- if cookiecutter.feature_store == "feast" %}
-        self.online = OnlineStore(settings.feature_repo, settings.feature_service, schema)
-{%- endif %}
         self.recent: OrderedDict[str, list[Any]] = OrderedDict()
         self.lock = threading.Lock()
         self._loader: threading.Thread | None = None
@@ -79,9 +76,10 @@ class Service:
     def load(self) -> None:
         """Build the predictor and the drift baseline; /ready turns 200 when done."""
         try:
+            schema = self.bundle.schema
             predictor = self.bundle.predictor(prefer_onnx=self.settings.prefer_onnx)
             monitoring = MonitoringSection(**self.bundle.metadata.get("monitoring", {}))
-            monitor = LiveDriftMonitor(self.bundle.reference(), self.bundle.schema, monitoring)
+            monitor = LiveDriftMonitor(self.bundle.reference(), schema, monitoring)
             self.drift = DriftWorker(
                 monitor,
                 self.metrics,
@@ -98,9 +96,8 @@ class Service:
                     "runtime": predictor.runtime,
                 }
             )
-{%- if cookiecutter.feature_store == "feast" %}
-            self.online.open()  # before ready: entity requests work once /ready is 200
-{%- endif %}
+            # Before the predictor: /predict takes requests once both are set.
+            self.source = open_source(self.settings, schema)
             self.predictor = predictor
             log.info("serving %s with %s", self.bundle.path, predictor.runtime)
         except Exception as exc:  # reported by /ready instead of killing the process
