@@ -2,7 +2,8 @@
 end-to-end modules one generated, pipeline-run default project.
 
 The project fixture is session-scoped so the slow part (install + pipeline) runs once
-however many modules use it.
+however many modules use it. The end-to-end tier runs on two xdist workers with
+``--dist loadgroup`` (``pytest_collection_modifyitems`` below says which tests go together).
 """
 
 from __future__ import annotations
@@ -32,6 +33,26 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
         output = (result.stdout + result.stderr)[-6000:]
         pytest.fail(f"`{command}` exited {result.returncode} in {cwd}:\n{output}")
     return result
+
+
+# The xdist group of the tests that use the default project: one worker builds it, once.
+DEFAULT_PROJECT_GROUP = "default-project"
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The worker group of a test under ``--dist loadgroup``: every test of the shared
+    default project (this file's ``project`` fixture) in one, so it is built once; any
+    other test with the rest of its module, whose module fixtures are then built once."""
+    definitions = getattr(item, "_fixtureinfo").name2fixturedefs.get("project", ())
+    if definitions and definitions[-1].func.__module__ == __name__:
+        return DEFAULT_PROJECT_GROUP
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -303,12 +303,21 @@ def build_settings(workdir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def built_project(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the default project as its pipeline left it, which the image is built from
+    and checked against: tests of other modules retrain and re-export the shared project,
+    also while this module runs when the end-to-end tier runs in parallel."""
+    return Path(shutil.copytree(project, tmp_path_factory.mktemp("built") / project.name,
+                                symlinks=True))
+
+
+@pytest.fixture(scope="module")
 def image(
-    project: Path, containers: Containers, tmp_path_factory: pytest.TempPathFactory
+    built_project: Path, containers: Containers, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """The project's image, built from its Dockerfile as it is; removed afterwards."""
     workdir = tmp_path_factory.mktemp("image")
-    dockerfile = (project / "Dockerfile").read_text()
+    dockerfile = (built_project / "Dockerfile").read_text()
     bases = set(re.findall(r"^FROM\s+(\S+)", dockerfile, flags=re.MULTILINE))
     assert len(bases) == 1, f"Dockerfile: expected one base image, found {sorted(bases)}"
     base = bases.pop()
@@ -321,7 +330,7 @@ def image(
         stand_in = f"{repository}:{version}"
         make_uv_image(containers, stand_in, version, workdir)
         contexts += ["--build-context", f"{reference}=docker-image://{stand_in}"]
-    tag = f"localhost/{project.name}:image-e2e"
+    tag = f"localhost/{built_project.name}:image-e2e"
     containers.run("podman", "rmi", "--force", tag, check=False)  # left by a stopped run
     ca_bundle = os.environ.get("SSL_CERT_FILE") or CA_BUNDLE
     containers.run(
@@ -330,7 +339,7 @@ def image(
         "--signature-policy", str(containers.policy), *contexts,
         "--volume", f"{ca_bundle}:{CA_BUNDLE}:ro",
         "--volume", f"{build_settings(workdir)}:/root",  # writable: uv venv keeps a cache
-        "--tag", tag, str(project),
+        "--tag", tag, str(built_project),
         timeout=1800,
     )
     try:
@@ -352,8 +361,8 @@ class PodSpec:
 
 
 @pytest.fixture(scope="module")
-def pod_spec(project: Path) -> PodSpec:
-    base = project / "k8s" / "base"
+def pod_spec(built_project: Path) -> PodSpec:
+    base = built_project / "k8s" / "base"
     pod = yaml.safe_load((base / "deployment.yaml").read_text())["spec"]["template"]["spec"]
     (server,) = [c for c in pod["containers"] if c["name"] == "server"]
     security = {**pod.get("securityContext", {}), **server.get("securityContext", {})}
@@ -438,10 +447,10 @@ def fingerprint(path: Path) -> tuple[int, str]:
 
 
 def test_image_holds_the_bundle_and_no_other_project_file(
-    container: str, containers: Containers, project: Path
+    container: str, containers: Containers, built_project: Path
 ) -> None:
-    files = {path.relative_to(project).as_posix(): path
-             for path in project.rglob("*") if path.is_file() and not path.is_symlink()}
+    files = {path.relative_to(built_project).as_posix(): path
+             for path in built_project.rglob("*") if path.is_file() and not path.is_symlink()}
     files = {name: path for name, path in files.items() if not name.startswith(NOT_PROJECT_FILES)}
     shipped = {fingerprint(path) for name, path in files.items() if name.startswith(SHIPPED)}
     # Tests, data, MLflow runs, DVC's cache, configs, manifests, the Dockerfile itself...
@@ -464,20 +473,20 @@ def test_image_holds_the_bundle_and_no_other_project_file(
 
 
 def test_service_answers_ready_and_predict_from_inside(
-    container: str, containers: Containers, pod_spec: PodSpec, project: Path
+    container: str, containers: Containers, pod_spec: PodSpec, built_project: Path
 ) -> None:
     import pandas as pd  # imported when used: e2e modules are collected in every run
 
     assert call(containers, container, pod_spec.port, "/ready") == (
         200, {"status": "ready", "detail": None}
     )
-    config = yaml.safe_load((project / "config" / "model_config.yaml").read_text())
+    config = yaml.safe_load((built_project / "config" / "model_config.yaml").read_text())
     target = config["data"]["target"]
-    held_out = pd.read_csv(project / "data" / "processed" / "test.csv")
+    held_out = pd.read_csv(built_project / "data" / "processed" / "test.csv")
     records = held_out.drop(columns=target).to_dict(orient="records")
     status, body = call(containers, container, pod_spec.port, "/predict", {"records": records})
     assert status == 200, body
-    metadata = json.loads((project / "models" / "serving" / "metadata.json").read_text())
+    metadata = json.loads((built_project / "models" / "serving" / "metadata.json").read_text())
     assert body["model"] == {"name": metadata["name"], "version": metadata["version"]}
     labels = held_out[target].tolist()
     assert len(body["predictions"]) == len(labels)
@@ -489,7 +498,7 @@ def test_service_answers_ready_and_predict_from_inside(
 
 
 def test_service_runs_as_the_manifests_non_root_user(
-    container: str, containers: Containers, pod_spec: PodSpec, image: str, project: Path
+    container: str, containers: Containers, pod_spec: PodSpec, image: str, built_project: Path
 ) -> None:
     assert pod_spec.uid != 0 and pod_spec.gid != 0
     config = json.loads(containers.run("podman", "image", "inspect", image).stdout)[0]["Config"]
@@ -500,7 +509,7 @@ def test_service_runs_as_the_manifests_non_root_user(
                    "Gid": f"{pod_spec.gid}\t" * 3 + str(pod_spec.gid)}
     # PID 1 is the service itself (exec-form CMD), so it gets the kubelet's SIGTERM.
     command = inside(containers, container, "cat", "/proc/1/cmdline").stdout.split("\0")
-    assert Path(command[1]).name == project.name and "serve" in command
+    assert Path(command[1]).name == built_project.name and "serve" in command
 
 
 def test_root_filesystem_is_read_only_with_a_tmpfs_tmp(
