@@ -49,6 +49,9 @@ def xdist_group(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
+# tryfirst: xdist's own hook reads the xdist_group marks into the node ids it schedules by;
+# marks added after it are ignored, and a module's tests would then be spread over workers.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
