@@ -91,11 +91,17 @@ async def prometheus_metrics(service: CurrentService) -> Response:
 def model_router(service: Service) -> APIRouter:
     """/predict and /feedback, with request and response models built for the bundle."""
     router = APIRouter()
+    add_predict(router, service)
+    add_feedback(router, service)
+    return router
+
+
+def add_predict(router: APIRouter, service: Service) -> None:
+    """POST /predict: records (or what stands for them) in, the task's answer out."""
     task, metrics = service.task, service.metrics
     metadata = service.bundle.metadata
     model_ref = ModelRef(name=metadata["name"], version=metadata["version"])
     PredictRequest = predict_request_model(service.bundle.schema, service.settings.max_batch_size)
-    FeedbackRequest = task.feedback_request
 
     @router.post(
         "/predict",
@@ -131,6 +137,12 @@ def model_router(service: Service) -> APIRouter:
             )
         )
 
+
+def add_feedback(router: APIRouter, service: Service) -> None:
+    """POST /feedback: the true values of an earlier prediction, scored live."""
+    task, metrics = service.task, service.metrics
+    FeedbackRequest = task.feedback_request
+
     @router.post(
         "/feedback",
         response_model=task.feedback_response,
@@ -151,5 +163,3 @@ def model_router(service: Service) -> APIRouter:
                 f"{len(truths)} records (unknown, expired or already answered)",
             )
         return answer(task.feedback_response(request_id=sent.request_id, **fields))
-
-    return router
