@@ -7,6 +7,7 @@ table built from scratch (``mixed_frame``) has a feature of every type.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from {{ cookiecutter.package_name }}.data import EXTERNAL_DIR
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
 from task_support import synthetic_target
@@ -23,6 +25,25 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # A value as JSON carries it, by the feature's type in training.
 JSON_TYPES = {"float": float, "integer": int, "boolean": bool, "string": str}
+
+
+def copy_project_inputs(root: Path) -> None:
+    """Copy into the scratch project ``root`` what every step reads: the config and the
+    source data in ``data/external/`` (a bundled dataset has none)."""
+    shutil.copytree(PROJECT_ROOT / "config", root / "config")
+    if (PROJECT_ROOT / EXTERNAL_DIR).is_dir():
+        shutil.copytree(PROJECT_ROOT / EXTERNAL_DIR, root / EXTERNAL_DIR)
+
+
+def write_table(table: pd.DataFrame, path: Path) -> Path:
+    """``table`` written to ``path``, CSV or Parquet by its suffix (the two formats
+    ``data.source`` reads), its folders made first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    return path
 
 
 def drift_candidate(schema: DatasetSchema, reference: pd.DataFrame) -> Feature:
