@@ -79,6 +79,10 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     )
     env = {key: value for key, value in project_env(venv).items() if not key.startswith("GIT_")}
     env.update(
+        # One mypy cache for every project this worker lints (`make lint-types` keeps a
+        # folder per mypy run under it): the installed packages are checked once, not per
+        # project; each project's own modules are checked afresh (their paths differ).
+        MYPY_CACHE=str(root / "mypy"),
         PRE_COMMIT_HOME=str(root / "pre-commit"),
         GIT_AUTHOR_NAME="E2E Test",
         GIT_AUTHOR_EMAIL="e2e@example.com",
