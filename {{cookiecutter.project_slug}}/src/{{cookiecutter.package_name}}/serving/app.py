@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.service = service
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.include_router(status_router)
+    # /predict first: FastAPI keeps included routers as they are and tries them in order,
+    # so the route taking nearly all the traffic is matched before the status routes.
     app.include_router(model_router(service))
+    app.include_router(status_router)
     return app
