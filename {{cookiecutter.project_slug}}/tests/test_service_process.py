@@ -26,7 +26,7 @@ from {{ cookiecutter.package_name }}.cli import main
 
 from data_support import request_records
 
-SHUTDOWN_TIMEOUT = 3.0
+SHUTDOWN_TIMEOUT = 1.5  # long enough for the answer in flight, short for the suite
 COMMAND = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "serve", "--host", "127.0.0.1"]
 
 
