@@ -31,6 +31,11 @@ from pandas.api.types import is_numeric_dtype
 from bake import capture, render
 from conftest import run
 from test_generated_service import call, delta, metric_samples, serving_a_copy
+from test_option_matrix_e2e import (
+    NO_COMPONENTS,
+    assert_components_left_out_stay_out,
+    assert_trained_the_chosen_model,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -173,15 +178,22 @@ class OwnData:
         }
 
 
-# Distinct project names: every project installs into the one shared environment.
+# Distinct project names: every project installs into the one shared environment. The
+# answers are sets of the option matrix (test_option_matrix_e2e.py), which these builds
+# also check: one build serves both modules.
 DATASETS = {
     "multiclass": OwnData(
-        engine="cookiecutter", answers={"project_name": "Tier Segments"}, build=customer_tiers,
+        engine="cookiecutter",
+        answers={"project_name": "Tier Segments", "model": "gradient_boosting", **NO_COMPONENTS},
+        build=customer_tiers,
         file="customers.csv", target="tier", drop_columns=(), missing_target="error",
         rows_without_target=0, positive_class=None, shifted=("spend", "channel"),
     ),
     "binary": OwnData(
-        engine="copier", answers={"project_name": "Churn Signals"}, build=churn,
+        engine="copier",
+        answers={"project_name": "Churn Signals", "model": "linear", "linter": "ruff",
+                 "dependency_manager": "pip"},
+        build=churn,
         file="churn.parquet", target="churned", drop_columns=("customer_id",),
         missing_target="error", rows_without_target=0, positive_class="yes",
         shifted=("monthly_charges", "contract"),
@@ -382,6 +394,15 @@ def test_model_beats_the_baseline(built: Built, report: dict[str, dict[str, floa
     promotion = read_json(built.project / "metrics" / "promotion.json")
     assert promotion["promoted"] is True, promotion
     assert (promotion["challenger_version"], promotion["previous_champion_version"]) == ("1", None)
+
+
+def test_pipeline_trained_the_chosen_model(built: Built) -> None:
+    """The answers' model, on the team's table (the option matrix's check)."""
+    assert_trained_the_chosen_model(built.project, built.data.answers)
+
+
+def test_components_left_out_stay_out(built: Built) -> None:
+    assert_components_left_out_stay_out(built.project, built.data.answers)
 
 
 def test_service_serves_the_own_features(built: Built, service: str) -> None:
