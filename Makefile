@@ -60,8 +60,8 @@ docs: venv
 # (its tests wait on linters and validators in subprocesses). The end-to-end tier runs by
 # group (tests/conftest.py): the tests of the shared default project together, every other
 # module whole, so each project is built once. Two workers: on a 2-core machine the tier
-# took 1,381 s on two and 2,165 s on one, from fresh clones;
-# E2E_WORKERS=4 or more on larger machines.
+# took 879 s on two and 1,110 s on three, from fresh clones (2,165 s on one, before the
+# shared mypy cache and the merged own-data builds); E2E_WORKERS=4 or more on larger machines.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 E2E_WORKERS ?= 2
 FAST_TIER := -m "not e2e" -n $(WORKERS) --dist loadfile
