@@ -56,7 +56,8 @@ def typecheck_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def lint_types(project: Path, venv: Path) -> subprocess.CompletedProcess[str]:
     """`make lint-types` with the shared venv, and a mypy cache beside it that every render
-    shares (the installed packages checked once; each render's own files are new to it)."""
+    shares: the installed packages are checked once; a render's modules are checked again
+    where their source differs, and a module with errors is never taken from the cache."""
     make = ["make", "--no-print-directory", "lint-types", f"VENV={venv}"]
     return capture([*make, f"MYPY_CACHE={venv.parent / 'mypy'}"], cwd=project)
 
