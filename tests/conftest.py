@@ -37,16 +37,31 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPro
 
 # The xdist group of the tests that use the default project: one worker builds it, once.
 DEFAULT_PROJECT_GROUP = "default-project"
+# The xdist group of the tests whose projects install into `pandas_below_3_env`.
+PANDAS_BELOW_3_GROUP = "pandas-below-3"
 
 
 def xdist_group(item: pytest.Item) -> str:
     """The worker group of a test under ``--dist loadgroup``: every test of the shared
-    default project (this file's ``project`` fixture) in one, so it is built once; any
-    other test with the rest of its module, whose module fixtures are then built once."""
-    definitions = getattr(item, "_fixtureinfo").name2fixturedefs.get("project", ())
-    if definitions and definitions[-1].func.__module__ == __name__:
+    default project (this file's ``project`` fixture) in one, so it is built once; every
+    test on ``pandas_below_3_env`` in another, so that venv is built once; any other test
+    with the rest of its module and, where a module-scoped fixture is parametrized (a
+    project per dataset or answer set), of that parameter: each project is then built
+    once, and the projects of one module can build on both workers at once."""
+    definitions = getattr(item, "_fixtureinfo").name2fixturedefs
+    project = definitions.get("project", ())
+    if project and project[-1].func.__module__ == __name__:
         return DEFAULT_PROJECT_GROUP
-    return item.nodeid.split("::", 1)[0]
+    if "pandas_below_3_env" in getattr(item, "fixturenames", ()):
+        return PANDAS_BELOW_3_GROUP
+    module = item.nodeid.split("::", 1)[0]
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params if callspec else {}
+    built_per_parameter = [
+        f"{name}={value}" for name, value in params.items()
+        if name in definitions and definitions[name][-1].scope == "module"
+    ]
+    return f"{module}[{','.join(built_per_parameter)}]" if built_per_parameter else module
 
 
 # tryfirst: xdist's own hook reads the xdist_group marks into the node ids it schedules by;
@@ -93,6 +108,24 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         GIT_CONFIG_GLOBAL=os.devnull,
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def pandas_below_3_env(
+    shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The shared settings with a virtualenv of its own, for the projects whose components
+    pin pandas below 3 (Feast, which also pins prometheus-client below 0.25, and
+    Evidently). Installed into the shared venv, they would change the packages every other
+    project runs with; installed into one venv each, they would install and compile the
+    same pandas 2 stack twice. Their modules run one after the other on one worker
+    (``PANDAS_BELOW_3_GROUP``), each module's tests done before the next project installs."""
+    venv = tmp_path_factory.mktemp("pandas-below-3") / "venv"
+    tools = Path(sys.executable).parent  # the template's venv: uv lives here
+    subprocess.run([str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
+                   check=True)
+    path = shared_env["PATH"].replace(shared_env["VENV"], str(venv), 1)
+    return {**shared_env, "VENV": str(venv), "PATH": path}
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,11 @@
 (`git init`, `make install`, `make pipeline`, `make test`, the generated Evidently tests
 among them), then `make drift` and the `drift` command on the pipeline's own data.
 
-The project gets a virtualenv of its own, not the shared one the other e2e projects use:
-Evidently pins pandas below 3, and installing it there would downgrade pandas for every
-project tested after it. The uv cache is the shared one, so the install downloads nothing
-already fetched. The module prints how long the quickstart and the drift check took.
+The project installs into conftest.py's `pandas_below_3_env` (shared with the Feast
+project), not the venv the other e2e projects share: Evidently pins pandas below 3, and
+installing it there would downgrade pandas for every project tested after it. The uv cache
+is the shared one, so the install downloads nothing already fetched. The module prints how
+long the quickstart and the drift check took.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ def timings(request: pytest.FixtureRequest) -> Iterator[dict[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def env(shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The shared e2e settings, with a virtualenv of this project's own (see above)."""
-    return {**shared_env, "VENV": str(tmp_path_factory.mktemp("evidently-venv") / "venv")}
+def env(pandas_below_3_env: dict[str, str]) -> dict[str, str]:
+    """The e2e settings with the venv for projects on pandas 2 (see above)."""
+    return pandas_below_3_env
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,14 @@ The project runs its README quickstart (install, `dvc repro` with the `features`
 `feast` command on its repository, and its service, which must answer entity keys from
 the online store exactly as it answers the same features sent as records.
 
-It gets a virtual environment of its own: Feast pins pandas<3 and prometheus-client<0.25,
-which installed into the shared environment would change the packages every other
+It installs into conftest.py's `pandas_below_3_env`, not the shared environment: Feast pins
+pandas<3 and prometheus-client<0.25, which would change the packages every other
 end-to-end project runs with. The uv cache is shared, so the install is quick.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bake import TOOLS, render
+from bake import render
 from conftest import run, run_quickstart
 from test_generated_service import call, free_port, running
 
@@ -32,14 +30,9 @@ ANSWERS = {"project_name": "Feature Churn", "feature_store": "feast"}
 
 
 @pytest.fixture(scope="module")
-def feast_env(
-    shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    venv = tmp_path_factory.mktemp("feast-env") / "venv"
-    subprocess.run([str(TOOLS / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-                   check=True)
-    path = shared_env["PATH"].replace(shared_env["VENV"], str(venv), 1)
-    return {**shared_env, "VENV": str(venv), "PATH": path}
+def feast_env(pandas_below_3_env: dict[str, str]) -> dict[str, str]:
+    """The e2e settings with the venv for projects on pandas 2 (see above)."""
+    return pandas_below_3_env
 
 
 @pytest.fixture(scope="module")

@@ -2,14 +2,14 @@
 each problem type (the only answer that changes the Python files mypy reads), and a type
 error fails it.
 
-The e2e checks share one virtualenv holding the dev dependencies of one render (mypy, the
-stub packages, the libraries the code imports): every render finds its own package through
-`mypy_path = "src"`, ahead of the installed copy. Other answers (linter, components) leave
-`src/` and `tests/` byte for byte the same.
+The e2e checks run in the worker's shared virtualenv and mypy cache (conftest.py's
+`shared_env`), with a default render's dependencies and dev tools installed but not the
+render itself: every render finds its own package through `mypy_path = "src"`. So the
+installed packages are checked once per worker, whichever project lints first. Other
+answers (linter, components) leave `src/` and `tests/` byte for byte the same.
 """
 
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -42,41 +42,46 @@ def test_mypy_is_declared_for_make_lint_and_pre_commit(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def typecheck_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A virtualenv with a default render's dependencies and dev tools."""
-    root = tmp_path_factory.mktemp("typecheck")
-    project = render("copier", root)
-    venv = root / "venv"
-    uv = str(TOOLS / "uv")
-    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
-    install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
-    subprocess.run([*install, f"{project}[dev]"], check=True)
-    return venv
+def typecheck_env(
+    shared_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The shared venv with a default render's dependencies and dev extra, not the render:
+    the package installed there stays the one of whichever project installed it."""
+    project = render("copier", tmp_path_factory.mktemp("typecheck"))
+    python = str(Path(shared_env["VENV"]) / "bin" / "python")
+    subprocess.run(
+        [str(TOOLS / "uv"), "pip", "install", "--quiet", "--compile-bytecode", "--python", python,
+         "-r", str(project / "pyproject.toml"), "--extra", "dev"],
+        check=True,
+    )
+    return shared_env
 
 
-def lint_types(project: Path, venv: Path) -> subprocess.CompletedProcess[str]:
-    """`make lint-types` with the shared venv, and a mypy cache beside it that every render
-    shares: the installed packages are checked once; a render's modules are checked again
-    where their source differs, and a module with errors is never taken from the cache."""
-    make = ["make", "--no-print-directory", "lint-types", f"VENV={venv}"]
-    return capture([*make, f"MYPY_CACHE={venv.parent / 'mypy'}"], cwd=project)
+def lint_types(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`make lint-types` with the shared venv and mypy cache: a render's modules are
+    checked again where their source differs from what the cache holds, and a module with
+    errors is never taken from the cache."""
+    make = ["make", "--no-print-directory", "lint-types"]
+    return capture([*make, f"VENV={env['VENV']}", f"MYPY_CACHE={env['MYPY_CACHE']}"], cwd=project)
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("problem_type", PROBLEM_TYPES)
-def test_make_lint_types_passes(problem_type: str, typecheck_venv: Path, tmp_path: Path) -> None:
+def test_make_lint_types_passes(
+    problem_type: str, typecheck_env: dict[str, str], tmp_path: Path
+) -> None:
     project = render("cookiecutter", tmp_path, problem_type=problem_type)
-    checked = lint_types(project, typecheck_venv)
+    checked = lint_types(project, typecheck_env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # Both runs: the package, then the tests.
     assert checked.stdout.count("Success: no issues found") == 2, checked.stdout
 
 
 @pytest.mark.e2e
-def test_a_type_error_fails_make_lint_types(typecheck_venv: Path, tmp_path: Path) -> None:
+def test_a_type_error_fails_make_lint_types(typecheck_env: dict[str, str], tmp_path: Path) -> None:
     project = render("cookiecutter", tmp_path)
     package = next((project / "src").iterdir())
     (package / "halves.py").write_text(TYPE_ERROR)
-    checked = lint_types(project, typecheck_venv)
+    checked = lint_types(project, typecheck_env)
     assert checked.returncode != 0
     assert "halves.py:2: error:" in checked.stdout and "[return-value]" in checked.stdout
