@@ -61,7 +61,9 @@ def xdist_group(item: pytest.Item) -> str:
         f"{name}={value}" for name, value in params.items()
         if name in definitions and definitions[name][-1].scope == "module"
     ]
-    return f"{module}[{','.join(built_per_parameter)}]" if built_per_parameter else module
+    # Joined with spaces, not in brackets: xdist takes what follows a test id's last "@" as
+    # its group only if no "]" comes after it.
+    return " ".join([module, *built_per_parameter])
 
 
 # tryfirst: xdist's own hook reads the xdist_group marks into the node ids it schedules by;

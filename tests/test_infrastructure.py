@@ -344,22 +344,35 @@ def test_dockerignore_sends_only_what_the_build_needs(
         assert rendered <= sent
 
 
-def test_make_image_builds_from_the_bundle(projects: dict[str, Path], tmp_path: Path) -> None:
-    """`make image` refuses to build without the bundle the Dockerfile copies."""
-    slug = projects["cookiecutter"].name
-    project = shutil.copytree(projects["cookiecutter"], tmp_path / slug)
-    refused = capture(["make", "image"], cwd=project)
-    assert refused.returncode != 0
-    assert "models/serving is missing: run make pipeline first" in refused.stderr
-    assert "docker build" not in refused.stdout
-
-    (project / "models" / "serving").mkdir(parents=True)
-    (project / "models" / "serving" / "metadata.json").write_text("{}")
+@pytest.mark.parametrize("case", ["cookiecutter", "feast"])
+def test_make_image_needs_every_pipeline_output_it_copies(
+    projects: dict[str, Path], case: str, tmp_path: Path
+) -> None:
+    """`make image` refuses to build while a pipeline output the Dockerfile copies is
+    missing, naming it: the bundle, and with Feast the registry and online store (at the
+    paths feature_store.yaml gives)."""
+    project = shutil.copytree(projects[case], tmp_path / projects[case].name)
+    inputs = ["models/serving/metadata.json"]
+    repo = feature_repository(project)
+    if repo is not None:
+        inputs += sorted(feature_repository_files(project, repo)[1])
+    assert len(inputs) == (1 if repo is None else 3)
+    for name in inputs:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("{}")
+    for name in inputs:  # each one missing, every other one there
+        (project / name).rename(project / f"{name}.away")
+        refused = capture(["make", "image"], cwd=project)
+        assert refused.returncode != 0
+        assert refused.stderr.splitlines()[0] == f"{name} is missing: run make pipeline first"
+        assert "docker build" not in refused.stdout
+        (project / f"{name}.away").rename(project / name)
     planned = capture(["make", "-n", "image"], cwd=project)
     assert planned.returncode == 0, planned.stderr
-    assert f"docker build -t {slug}:dev ." in planned.stdout
-    named = capture(["make", "-n", "image", f"IMAGE=registry.example.com/{slug}:1.0"], cwd=project)
-    assert f"docker build -t registry.example.com/{slug}:1.0 ." in named.stdout
+    assert f"docker build -t {project.name}:dev ." in planned.stdout
+    image = f"registry.example.com/{project.name}:1.0"
+    named = capture(["make", "-n", "image", f"IMAGE={image}"], cwd=project)
+    assert f"docker build -t {image} ." in named.stdout
 
 
 # ---------------------------------------------------------------------------------------

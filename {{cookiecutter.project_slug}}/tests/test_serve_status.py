@@ -31,6 +31,9 @@ from data_support import request_records, shifted
 from service_support import Record, Samples, loaded_service, samples, serve
 from task_support import BUNDLE_METRICS, HELD_OUT
 
+# What the server runs on and the drift process never needs.
+WEB_STACK = {"fastapi", "starlette", "uvicorn", "onnxruntime", "prometheus_client"}
+
 
 def test_health_and_ready(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok", "detail": None}
@@ -128,7 +131,8 @@ def test_drift_is_computed_in_a_process_of_its_own(
     serving_bundle: Path, shifted_records, schema, drift_feature, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The statistics never take this process's GIL: no report is computed here, a
-    spawned child computes the same gauges, and it ends with the app."""
+    spawned child computes the same gauges, without the web stack loaded, and it ends
+    with the app."""
     here: list[int] = []
     original = DriftBaseline.report
 
@@ -145,7 +149,14 @@ def test_drift_is_computed_in_a_process_of_its_own(
         children = set(multiprocessing.active_children()) - before
         assert len(children) == 1
         metrics = samples(client)
+        # The child, asked what it imported (eval is a builtin: it is sent by name).
+        executor = service.drift._executor
+        assert executor is not None
+        loaded = executor.submit(eval, "list(__import__('sys').modules)").result(30)
     assert here == []
+    assert "scipy.stats" in loaded and "pandas" in loaded
+    assert not {name.split(".")[0] for name in loaded} & WEB_STACK
+    assert not [name for name in loaded if name.startswith(Service.__module__.rpartition(".")[0])]
     assert flagged_features(metrics, schema) == {drift_feature.name}
     (child,) = children
     child.join(5)

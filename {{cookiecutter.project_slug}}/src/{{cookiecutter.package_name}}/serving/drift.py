@@ -9,25 +9,24 @@ still take the GIL from the requests, which measurably slows them under load. So
 most once a second), sends a copy of the window to the drift process and, while it waits
 (without the GIL), lets the server run; then it sets the gauges /metrics reads.
 
-The drift process is spawned (not forked: the server runs threads) on the first
-computation, gets the baseline (reference rows, schema, rule) once, and then only
-windows. ``DRIFT_PROCESS=false`` computes in the worker thread instead, which saves the
-second process's memory where a container's limit is tight.
+The drift process (``drift_process``, outside this package so it never loads the web
+stack) is spawned on the first computation, gets the baseline (reference rows, schema,
+rule) once, and then only windows. ``DRIFT_PROCESS=false`` computes in the worker thread
+instead, which saves the second process's memory where a container's limit is tight.
 """
 
 import logging
-import multiprocessing
-import signal
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from .. import drift_process
 from ..drift_stats import load_statistics
 from ..live_drift import LiveDriftMonitor
-from ..monitor import DriftBaseline, DriftReport
+from ..monitor import DriftReport
 from ..predictors import Record
 from .metrics import ServiceMetrics
 
@@ -36,40 +35,6 @@ log = logging.getLogger(__name__)
 # However fast records arrive, at most one computation per second: gauges scraped every
 # 15 s gain nothing from more, and each one takes CPU from the requests.
 MIN_GAP_SECONDS = 1.0
-
-# In the drift process: the baseline every window is tested against, set once at start.
-_baseline: DriftBaseline | None = None
-
-
-def _adopt_baseline(baseline: DriftBaseline) -> None:
-    """The drift process's initializer: keep the baseline, import SciPy's tests.
-
-    It ignores SIGINT and SIGTERM: Ctrl-C or a signal to the whole process group is the
-    server's to handle, and the server ends this process at shutdown (were the server
-    killed, the process would see its pipe close and exit).
-    """
-    global _baseline
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    load_statistics()
-    _baseline = baseline
-
-
-def _window_report(rows: Sequence[tuple[Any, ...]]) -> DriftReport | None:
-    """Runs in the drift process."""
-    if _baseline is None:
-        raise RuntimeError("the drift process started without its baseline")
-    return _baseline.report(rows)
-
-
-def drift_process(baseline: DriftBaseline) -> ProcessPoolExecutor:
-    """One spawned worker process that holds ``baseline``."""
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_adopt_baseline,
-        initargs=(baseline,),
-    )
 
 
 class DriftWorker:
@@ -138,9 +103,9 @@ class DriftWorker:
         if not self._own_process:
             return self._monitor.baseline.report(rows)
         if self._executor is None:
-            self._executor = drift_process(self._monitor.baseline)
+            self._executor = drift_process.start(self._monitor.baseline)
         try:
-            return self._executor.submit(_window_report, rows).result()
+            return self._executor.submit(drift_process.window_report, rows).result()
         except BrokenProcessPool:  # killed (out of memory?): spawn a new one next time
             self._executor = None
             raise
