@@ -58,10 +58,11 @@ docs: venv
 
 # The fast tier runs in parallel, a module per worker, one worker more than there are cores
 # (its tests wait on linters and validators in subprocesses). The end-to-end tier runs by
-# group (tests/conftest.py): the tests of the shared default project together, every other
-# module whole, so each project is built once. Two workers: on a 2-core machine the tier
-# took 879 s on two and 1,110 s on three, from fresh clones (2,165 s on one, before the
-# shared mypy cache and the merged own-data builds); E2E_WORKERS=4 or more on larger machines.
+# group (tests/conftest.py): the tests of the shared default project together, the Feast
+# and Evidently ones together, every other module (or a module's project per parameter)
+# whole, so each project is built once. Two workers: on a 2-core machine the tier took
+# 668 s from a fresh clone (1,110 s on three workers and 2,165 s on one, in earlier runs);
+# E2E_WORKERS=4 or more on larger machines.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 E2E_WORKERS ?= 2
 FAST_TIER := -m "not e2e" -n $(WORKERS) --dist loadfile
