@@ -61,8 +61,8 @@ docs: venv
 # group (tests/conftest.py): the tests of the shared default project together, the Feast
 # and Evidently ones together, every other module (or a module's project per parameter)
 # whole, so each project is built once. Two workers: on a 2-core machine the tier took
-# 668 s from a fresh clone (1,110 s on three workers and 2,165 s on one, in earlier runs);
-# E2E_WORKERS=4 or more on larger machines.
+# 641 to 668 s from fresh clones (1,110 s on three workers and 2,165 s on one, in earlier
+# runs); E2E_WORKERS=4 or more on larger machines.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 E2E_WORKERS ?= 2
 FAST_TIER := -m "not e2e" -n $(WORKERS) --dist loadfile
