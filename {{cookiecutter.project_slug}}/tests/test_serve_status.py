@@ -156,7 +156,8 @@ def test_drift_is_computed_in_a_process_of_its_own(
     assert here == []
     assert "scipy.stats" in loaded and "pandas" in loaded
     assert not {name.split(".")[0] for name in loaded} & WEB_STACK
-    assert not [name for name in loaded if name.startswith(Service.__module__.rpartition(".")[0])]
+    serving = "{{ cookiecutter.package_name }}.serving"
+    assert not [name for name in loaded if name.startswith(serving)]
     assert flagged_features(metrics, schema) == {drift_feature.name}
     (child,) = children
     child.join(5)
