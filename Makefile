@@ -61,7 +61,7 @@ docs: venv
 # group (tests/conftest.py): the tests of the shared default project together, the Feast
 # and Evidently ones together, every other module (or a module's project per parameter)
 # whole, so each project is built once. Two workers: on a 2-core machine the tier took
-# 641 to 668 s from fresh clones (1,110 s on three workers and 2,165 s on one, in earlier
+# 641 to 681 s from fresh clones (1,110 s on three workers and 2,165 s on one, in earlier
 # runs); E2E_WORKERS=4 or more on larger machines.
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 E2E_WORKERS ?= 2
