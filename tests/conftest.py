@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bake import jinja_compiled_once, project_env, render
+from bake import TOOLS, jinja_compiled_once, project_env, render
 
 # The engine of the default e2e project: copier, the one `copier update` keeps projects on.
 E2E_ENGINE = "copier"
@@ -83,17 +83,19 @@ def jinja_compile_cache() -> Iterator[None]:
         yield
 
 
+def new_venv(venv: Path, *options: str) -> Path:
+    """An empty virtualenv on this Python, made by the template venv's uv."""
+    command = [str(TOOLS / "uv"), "venv", "--quiet", *options, "--python", sys.executable]
+    subprocess.run([*command, str(venv)], check=True)
+    return venv
+
+
 @pytest.fixture(scope="session")
 def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment variables for generated projects: one shared venv, no telemetry."""
     root = tmp_path_factory.mktemp("shared")
-    venv = root / "venv"
-    tools = Path(sys.executable).parent  # the template's venv: uv lives here
-    subprocess.run(
-        # --seed: pip too, for projects whose dependency_manager is pip
-        [str(tools / "uv"), "venv", "--seed", "--quiet", "--python", sys.executable, str(venv)],
-        check=True,
-    )
+    # --seed: pip too, for projects whose dependency_manager is pip
+    venv = new_venv(root / "venv", "--seed")
     env = {key: value for key, value in project_env(venv).items() if not key.startswith("GIT_")}
     env.update(
         # One mypy cache for every project this worker lints (`make lint-types` keeps a
@@ -122,12 +124,9 @@ def pandas_below_3_env(
     project runs with; installed into one venv each, they would install and compile the
     same pandas 2 stack twice. Their modules run one after the other on one worker
     (``PANDAS_BELOW_3_GROUP``), each module's tests done before the next project installs."""
-    venv = tmp_path_factory.mktemp("pandas-below-3") / "venv"
-    tools = Path(sys.executable).parent  # the template's venv: uv lives here
-    subprocess.run([str(tools / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)],
-                   check=True)
-    path = shared_env["PATH"].replace(shared_env["VENV"], str(venv), 1)
-    return {**shared_env, "VENV": str(venv), "PATH": path}
+    venv = new_venv(tmp_path_factory.mktemp("pandas-below-3") / "venv")
+    own = project_env(venv)
+    return {**shared_env, "VENV": own["VENV"], "PATH": own["PATH"]}
 
 
 @pytest.fixture(scope="session")
