@@ -7,6 +7,7 @@ thread after enough records, never by a scrape. A missing bundle is a clear erro
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import shutil
@@ -47,6 +48,22 @@ def test_not_ready_before_the_model_loads(serving_bundle: Path, records) -> None
     response = client.post("/predict", json={"records": records[:1]})
     assert response.status_code == 503
     assert response.json() == {"detail": "the model is not loaded yet; see /ready"}
+
+
+def test_the_loaded_model_is_left_out_of_full_collections(serving_bundle: Path) -> None:
+    """Loading in the background, the service freezes what is alive once loaded (it lives
+    as long as the process), so the collector's full passes over it never stall requests."""
+    gc.unfreeze()
+    quiet = Settings(model_path=serving_bundle, drift_interval=3600.0, drift_records=10**9)
+    try:
+        with TestClient(create_app(quiet)) as client:
+            deadline = time.monotonic() + 20
+            while gc.get_freeze_count() == 0:
+                assert time.monotonic() < deadline, client.get("/ready").json()
+                time.sleep(0.05)
+            assert client.get("/ready").json()["status"] == "ready"
+    finally:
+        gc.unfreeze()  # the objects of the tests after this one stay collectable
 
 
 def test_metadata_describes_the_model(client: TestClient, schema) -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,16 @@ from .config import MonitoringSection
 from .errors import DataValidationError
 from .monitor import DriftBaseline
 from .schema import DatasetSchema
+
+
+def row_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A record's values in ``names`` order, as a tuple. ``itemgetter`` is about four times
+    faster than a generator over the names (it runs per request), but gives one name's
+    value bare."""
+    getter = itemgetter(*names)
+    if len(names) == 1:
+        return lambda record: (getter(record),)
+    return getter
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,7 @@ class LiveDriftMonitor:
     ) -> None:
         self.baseline = DriftBaseline.checked(reference, schema, settings)
         self._names = schema.names()
+        self._row = row_getter(self._names)
         self._min_window = settings.min_window
         self._window: deque[tuple[Any, ...]] = deque(maxlen=settings.window_size)
         self._lock = threading.Lock()
@@ -58,7 +70,7 @@ class LiveDriftMonitor:
             if isinstance(rows, pd.DataFrame):
                 values = list(zip(*(rows[name].tolist() for name in self._names)))
             else:
-                values = [tuple(record[name] for name in self._names) for record in rows]
+                values = [self._row(record) for record in rows]
         except KeyError as exc:
             raise DataValidationError(
                 f"observed rows: missing feature column {exc.args[0]!r}"
