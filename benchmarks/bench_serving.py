@@ -16,6 +16,9 @@ One run, one model, one machine. Each server is started, warmed up, loaded with 
     ceiling             a FastAPI app that parses the same JSON body and answers a constant,
                         under the same uvicorn settings: what HTTP + JSON alone cost here
 
+Then the generated service and the ceiling again, both up at once and loaded in turn for
+`--rounds` rounds (0 to skip): the ceiling share of each round, and their median.
+
 Then a soak (`--soak-seconds`, 0 to skip): the generated service under mixed good and bad
 requests (benchmarks/soak.lua) with a scrape each second, counting answers by status and
 sampling the server's resident memory after a warm-up and at the end.
@@ -80,6 +83,7 @@ BENTOML_SPEC = "bentoml>=1.4,<2"
 # Installed in the peer's venv at the project venv's versions, so it loads the same file.
 MODEL_PACKAGES = ("scikit-learn", "skops", "numpy", "pandas", "scipy")
 
+CEILING_LABEL = "HTTP ceiling (FastAPI)"
 # The ceiling answers with a body shaped like /predict's, so it pays the same serialization.
 # It runs with the uvicorn settings `<slug> serve` uses (no access log): if the service
 # ever changes a per-request uvicorn setting, the ceiling must follow.
@@ -394,7 +398,7 @@ def servers(project: Path, scratch: Path, bentoml: Path) -> list[Server]:
     (ceiling_dir / "ceiling_app.py").write_text(CEILING_APP)
     ceiling_port = free_port()
     ceiling = Server(
-        "HTTP ceiling (FastAPI)",
+        CEILING_LABEL,
         [str(bin_dir / "python"), "-m", "uvicorn", "ceiling_app:app",
          "--host", HOST, "--port", str(ceiling_port), "--no-access-log"],
         ceiling_dir, base_env, ceiling_port, "/ready", "/predict", predict_body,
@@ -621,6 +625,36 @@ def measure(server: Server, scratch: Path, args: argparse.Namespace) -> Result:
 # --- soak -------------------------------------------------------------------------------------
 
 
+def interleaved_shares(generated: Server, ceiling: Server, scratch: Path,
+                       args: argparse.Namespace) -> list[float]:
+    """The generated service's throughput ÷ the ceiling's, round by round, with both servers
+    up and loaded in turn: a change in the machine's speed falls on both runs of a round,
+    where the one-server-at-a-time runs above are minutes apart."""
+    scripts = {}
+    for server in (generated, ceiling):
+        scripts[server.port] = scratch / f"rounds-{server.port}.lua"
+        scripts[server.port].write_text(WRK_SCRIPT.format(body=json.dumps(server.body)))
+    shares = []
+    with started(generated, scratch), started(ceiling, scratch):
+        for server in (generated, ceiling):
+            wrk(server, scripts[server.port], args.warmup, args)
+        for number in range(1, args.rounds + 1):
+            mine, top = (wrk(server, scripts[server.port], args.duration, args).requests_per_s
+                         for server in (generated, ceiling))
+            shares.append(mine / top)
+            print(f"  round {number}: generated {mine:,.0f} req/s, ceiling {top:,.0f} req/s, "
+                  f"{shares[-1]:.0%}", flush=True)
+    return shares
+
+
+def print_shares(shares: list[float]) -> None:
+    median = statistics.median(shares)
+    rounds = ", ".join(f"{share:.0%}" for share in shares)
+    print(f"\n- generated ÷ ceiling throughput, {len(shares)} interleaved rounds: {rounds}; "
+          f"median {median:.0%} (target >= {TARGET_CEILING_SHARE:.0%}): "
+          f"{verdict(median >= TARGET_CEILING_SHARE)}")
+
+
 def soak_bodies(server: Server, project: Path) -> dict[str, str]:
     """The soak script's environment: a valid body, three invalid ones, a feedback body."""
     record = server.body["records"][0]
@@ -692,7 +726,8 @@ def reproduce_command(args: argparse.Namespace) -> str:
     options = [
         f"--duration={args.duration:g}", f"--warmup={args.warmup:g}",
         f"--threads={args.threads}", f"--connections={args.connections}",
-        f"--soak-seconds={args.soak_seconds:g}", f"--soak-warmup={args.soak_warmup:g}",
+        f"--rounds={args.rounds}", f"--soak-seconds={args.soak_seconds:g}",
+        f"--soak-warmup={args.soak_warmup:g}",
     ]
     return f"cd {shlex.quote(str(REPO))} && make venv && " + shlex.join(
         [str(python), "benchmarks/bench_serving.py", *options]
@@ -726,7 +761,7 @@ def print_report(results: list[Result], model_ms: dict[str, float],
                                   ("mlflow models serve", "generated", "generated + scrapes"))
     quiet = by_label["generated, drift never computed"]
     threaded = by_label["generated, drift in a thread"]
-    bentoml, ceiling = by_label["BentoML"], by_label["HTTP ceiling (FastAPI)"]
+    bentoml, ceiling = by_label["BentoML"], by_label[CEILING_LABEL]
     rows = []
     for result in results:
         load = result.load
@@ -808,6 +843,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before it")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds of the generated service and the ceiling, "
+                             "after the runs one server at a time; 0 skips them")
     parser.add_argument("--soak-seconds", type=float, default=600,
                         help="soak length after its warm-up; 0 skips the soak")
     parser.add_argument("--soak-warmup", type=float, default=60,
@@ -833,10 +871,15 @@ def main() -> int:
         scratch = Path(tempfile.mkdtemp(prefix="serving-", dir=tmp))
         model_ms = model_call_ms(project, project / "models" / "serving",
                                  sample_record(project)[0])
-        results = [measure(server, scratch, args)
-                   for server in servers(project, scratch, bentoml)]
+        measured = servers(project, scratch, bentoml)
+        results = [measure(server, scratch, args) for server in measured]
+        by_label = {server.label: server for server in measured}
+        shares = (interleaved_shares(by_label["generated"], by_label[CEILING_LABEL], scratch,
+                                     args) if args.rounds > 0 else [])
         soaked = soak(project, scratch, args) if args.soak_seconds > 0 else None
     print_report(results, model_ms, args)
+    if shares:
+        print_shares(shares)
     if soaked is not None:
         print_soak(soaked, args)
     print(f"\nreproduce: `{reproduce_command(args)}`")
