@@ -590,10 +590,16 @@ def wrk(server: Server, script: Path, seconds: float, args: argparse.Namespace) 
     return parse_wrk(result.stdout)
 
 
-def measure(server: Server, scratch: Path, args: argparse.Namespace) -> Result:
-    """Start, check one answer, warm up, measure (scraping, if asked), read memory, stop."""
+def post_script(server: Server, scratch: Path) -> Path:
+    """The wrk script that sends ``server`` its body."""
     script = scratch / f"post-{server.port}.lua"
     script.write_text(WRK_SCRIPT.format(body=json.dumps(server.body)))
+    return script
+
+
+def measure(server: Server, scratch: Path, args: argparse.Namespace) -> Result:
+    """Start, check one answer, warm up, measure (scraping, if asked), read memory, stop."""
+    script = post_script(server, scratch)
     print(f"  {server.label}: starting", flush=True)
     scrapes, drift = None, None
     with started(server, scratch) as (pid, ready_s):
@@ -630,10 +636,7 @@ def interleaved_shares(generated: Server, ceiling: Server, scratch: Path,
     """The generated service's throughput ÷ the ceiling's, round by round, with both servers
     up and loaded in turn: a change in the machine's speed falls on both runs of a round,
     where the one-server-at-a-time runs above are minutes apart."""
-    scripts = {}
-    for server in (generated, ceiling):
-        scripts[server.port] = scratch / f"rounds-{server.port}.lua"
-        scripts[server.port].write_text(WRK_SCRIPT.format(body=json.dumps(server.body)))
+    scripts = {server.port: post_script(server, scratch) for server in (generated, ceiling)}
     shares = []
     with started(generated, scratch), started(ceiling, scratch):
         for server in (generated, ceiling):
