@@ -98,11 +98,11 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     venv = new_venv(root / "venv", "--seed")
     env = {key: value for key, value in project_env(venv).items() if not key.startswith("GIT_")}
     env.update(
-        # One mypy cache for every project this worker lints (`make lint-types` keeps a
-        # folder per mypy run under it): the installed packages are checked once, not per
-        # project. mypy reuses a cached module only if its source hash is unchanged
-        # (whatever its path), and never caches one with errors, so a project's own
-        # modules are checked wherever they differ from what the worker saw before.
+        # One mypy cache for every project this worker lints: the installed packages are
+        # checked once, not per project. mypy reuses a cached module only if its source
+        # hash is unchanged (whatever its path), and never caches one with errors, so a
+        # project's own modules are checked wherever they differ from what the worker saw
+        # before.
         MYPY_CACHE=str(root / "mypy"),
         PRE_COMMIT_HOME=str(root / "pre-commit"),
         GIT_AUTHOR_NAME="E2E Test",

@@ -1,6 +1,7 @@
-"""mypy in the generated project: declared where `make lint` and pre-commit run it, clean on
-each problem type (the only answer that changes the Python files mypy reads), and a type
-error fails it.
+"""mypy in the generated project: declared where `make lint` and pre-commit run it, one run
+over the package and the tests, clean on each problem type (the only answer that changes the
+Python files mypy reads); a type error fails it anywhere, a missing annotation only in the
+package.
 
 The e2e checks run in the worker's shared virtualenv and mypy cache (conftest.py's
 `shared_env`), with a default render's dependencies and dev tools installed but not the
@@ -22,6 +23,8 @@ from bake import TOOLS, capture, render
 PROBLEM_TYPES = ("classification", "regression")
 # A finding mypy reports under any settings: an int function returning a float.
 TYPE_ERROR = "def half(number: int) -> int:\n    return number / 2\n"
+# A finding only where every function must be annotated: the package, not the tests.
+UNANNOTATED = "def double(number):\n    return number * 2\n"
 
 
 def test_mypy_is_declared_for_make_lint_and_pre_commit(tmp_path: Path) -> None:
@@ -33,7 +36,16 @@ def test_mypy_is_declared_for_make_lint_and_pre_commit(tmp_path: Path) -> None:
     assert all(str(dev[name].specifier).startswith(">=") for name in ("mypy", "pandas-stubs"))
     settings = meta["tool"]["mypy"]
     assert settings["strict"] is True and settings["plugins"] == ["pydantic.mypy"]
-    assert settings["files"] == ["src"]
+    assert settings["files"] == ["src", "tests"]
+    # The tests may leave functions unannotated; the package may not.
+    assert (settings["disallow_untyped_defs"], settings["disallow_incomplete_defs"]) == (False,
+                                                                                         False)
+    package = next((project / "src").iterdir()).name
+    (strict_package,) = [override for override in settings["overrides"]
+                         if f"{package}.*" in override["module"]]
+    assert package in strict_package["module"]
+    assert strict_package["disallow_untyped_defs"] is strict_package["disallow_incomplete_defs"]
+    assert strict_package["disallow_untyped_defs"] is True
 
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
@@ -73,15 +85,28 @@ def test_make_lint_types_passes(
     project = render("cookiecutter", tmp_path, problem_type=problem_type)
     checked = lint_types(project, typecheck_env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    # Both runs: the package, then the tests.
-    assert checked.stdout.count("Success: no issues found") == 2, checked.stdout
+    # One run, over every module of the package and the tests.
+    modules = len([*project.glob("src/**/*.py"), *project.glob("tests/**/*.py")])
+    assert checked.stdout.count("Success: no issues found") == 1, checked.stdout
+    assert f"no issues found in {modules} source files" in checked.stdout, checked.stdout
 
 
 @pytest.mark.e2e
-def test_a_type_error_fails_make_lint_types(typecheck_env: dict[str, str], tmp_path: Path) -> None:
+def test_type_errors_fail_make_lint_types_and_only_the_package_needs_annotations(
+    typecheck_env: dict[str, str], tmp_path: Path
+) -> None:
     project = render("cookiecutter", tmp_path)
     package = next((project / "src").iterdir())
     (package / "halves.py").write_text(TYPE_ERROR)
+    (package / "doubles.py").write_text(UNANNOTATED)
+    (project / "tests" / "test_halves.py").write_text(TYPE_ERROR)
+    (project / "tests" / "test_doubles.py").write_text(UNANNOTATED)
     checked = lint_types(project, typecheck_env)
     assert checked.returncode != 0
-    assert "halves.py:2: error:" in checked.stdout and "[return-value]" in checked.stdout
+    errors = sorted(line for line in checked.stdout.splitlines() if ": error:" in line)
+    located = [(line.split(":", 2)[0], line.rsplit("[", 1)[-1]) for line in errors]
+    assert located == sorted([
+        (f"src/{package.name}/doubles.py", "no-untyped-def]"),
+        (f"src/{package.name}/halves.py", "return-value]"),
+        ("tests/test_halves.py", "return-value]"),
+    ]), checked.stdout
