@@ -38,14 +38,13 @@ def test_mypy_is_declared_for_make_lint_and_pre_commit(tmp_path: Path) -> None:
     assert settings["strict"] is True and settings["plugins"] == ["pydantic.mypy"]
     assert settings["files"] == ["src", "tests"]
     # The tests may leave functions unannotated; the package may not.
-    assert (settings["disallow_untyped_defs"], settings["disallow_incomplete_defs"]) == (False,
-                                                                                         False)
+    annotations = ("disallow_untyped_defs", "disallow_incomplete_defs")
+    assert [settings[key] for key in annotations] == [False, False]
     package = next((project / "src").iterdir()).name
     (strict_package,) = [override for override in settings["overrides"]
                          if f"{package}.*" in override["module"]]
     assert package in strict_package["module"]
-    assert strict_package["disallow_untyped_defs"] is strict_package["disallow_incomplete_defs"]
-    assert strict_package["disallow_untyped_defs"] is True
+    assert [strict_package[key] for key in annotations] == [True, True]
 
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text())
     hooks = {hook["id"]: hook for repo in config["repos"] for hook in repo["hooks"]}
