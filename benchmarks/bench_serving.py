@@ -628,9 +628,6 @@ def measure(server: Server, scratch: Path, args: argparse.Namespace) -> Result:
     return Result(server.label, load, rss_mib, processes, ready_s, scrapes, drift)
 
 
-# --- soak -------------------------------------------------------------------------------------
-
-
 def interleaved_shares(generated: Server, ceiling: Server, scratch: Path,
                        args: argparse.Namespace) -> list[float]:
     """The generated service's throughput ÷ the ceiling's, round by round, with both servers
@@ -650,12 +647,7 @@ def interleaved_shares(generated: Server, ceiling: Server, scratch: Path,
     return shares
 
 
-def print_shares(shares: list[float]) -> None:
-    median = statistics.median(shares)
-    rounds = ", ".join(f"{share:.0%}" for share in shares)
-    print(f"\n- generated ÷ ceiling throughput, {len(shares)} interleaved rounds: {rounds}; "
-          f"median {median:.0%} (target >= {TARGET_CEILING_SHARE:.0%}): "
-          f"{verdict(median >= TARGET_CEILING_SHARE)}")
+# --- soak -------------------------------------------------------------------------------------
 
 
 def soak_bodies(server: Server, project: Path) -> dict[str, str]:
@@ -719,6 +711,14 @@ def soak(project: Path, scratch: Path, args: argparse.Namespace) -> Soak:
 
 
 # --- report -----------------------------------------------------------------------------------
+
+
+def print_shares(shares: list[float]) -> None:
+    median = statistics.median(shares)
+    rounds = ", ".join(f"{share:.0%}" for share in shares)
+    print(f"\n- generated ÷ ceiling throughput, {len(shares)} interleaved rounds: {rounds}; "
+          f"median {median:.0%} (target >= {TARGET_CEILING_SHARE:.0%}): "
+          f"{verdict(median >= TARGET_CEILING_SHARE)}")
 
 
 def reproduce_command(args: argparse.Namespace) -> str:
