@@ -52,9 +52,9 @@
         "airflow", "apache_airflow", "boto3", "dvc", "evidently", "fastapi", "feast", "flake8",
         "httpx", "joblib", "mlflow", "mypy", "numpy", "onnx", "onnxruntime", "pandas",
         "pandas_stubs", "pre_commit", "prometheus_client",
-        "protobuf", "pydantic", "pydantic_settings", "pytest", "pyyaml", "ruff", "scikit_learn",
-        "scipy", "scipy_stubs", "skl2onnx", "sklearn", "skops", "starlette", "types_pyyaml",
-        "uv", "uvicorn", "yaml",
+        "protobuf", "pydantic", "pydantic_settings", "pytest", "pytest_xdist", "pyyaml", "ruff",
+        "scikit_learn", "scipy", "scipy_stubs", "skl2onnx", "sklearn", "skops", "starlette",
+        "types_pyyaml", "uv", "uvicorn", "xdist", "yaml",
     ],
 } -%}
 """Refuse answers that would generate a broken project, before any file is written.

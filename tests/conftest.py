@@ -110,6 +110,11 @@ def shared_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         GIT_COMMITTER_NAME="E2E Test",
         GIT_COMMITTER_EMAIL="e2e@example.com",
         GIT_CONFIG_GLOBAL=os.devnull,
+        # A generated `make test` runs its suite on xdist's workers, one per core: here the
+        # tier's own workers already keep every core busy, and each extra worker would only
+        # import the ML stack again. The default project's quickstart (`project`) runs it
+        # as a user's does.
+        PYTEST_XDIST_AUTO_NUM_WORKERS="0",
     )
     return env
 
@@ -138,7 +143,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, shared_env: dict[str, str]
     twice would test nothing more. The option matrix runs projects of both engines.
     """
     project_dir = render(E2E_ENGINE, tmp_path_factory.mktemp(E2E_ENGINE))
-    run_quickstart(project_dir, shared_env)
+    as_a_user = {k: v for k, v in shared_env.items() if k != "PYTEST_XDIST_AUTO_NUM_WORKERS"}
+    run_quickstart(project_dir, as_a_user)
     yield project_dir
 
 

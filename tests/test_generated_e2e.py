@@ -87,6 +87,39 @@ def test_dvc_sees_changes_to_code_and_source_files(
     assert stale_stages(project, shared_env) == set()
 
 
+# A pytest plugin for the generated suite: at the end of the session, the process that is
+# not an xdist worker (the controller, or the one process) writes which of the heavy
+# libraries it imported.
+LIBRARY_PROBE = """
+import json, os, sys
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):
+        loaded = [name for name in ("sklearn", "pandas", "mlflow", "fastapi")
+                  if name in sys.modules]
+        with open(os.environ["PROBE_OUT"], "w") as out:
+            json.dump(loaded, out)
+"""
+
+
+@pytest.mark.parametrize(("workers", "imported"), [
+    ("1", []), ("0", ["sklearn", "pandas", "fastapi"]),
+])
+def test_make_test_controller_imports_no_ml_library(
+    project: Path, shared_env: dict[str, str], tmp_path: Path, workers: str, imported: list[str]
+) -> None:
+    """`make test` on xdist's workers: the controller, which runs no test, never imports
+    the fixtures and the ML stack behind them; one process (TEST_WORKERS=0) loads them."""
+    (tmp_path / "library_probe.py").write_text(LIBRARY_PROBE)
+    env = {
+        **shared_env, "PYTHONPATH": str(tmp_path), "PROBE_OUT": str(tmp_path / "loaded.json"),
+        "PYTEST_ADDOPTS": "-p library_probe tests/test_config.py",
+    }
+    output = run(f"make test TEST_WORKERS={workers}", project, env).stdout
+    assert " passed" in output and " failed" not in output
+    assert json.loads((tmp_path / "loaded.json").read_text()) == imported
+
+
 def test_metrics_pass_the_gate_against_the_baseline(project: Path) -> None:
     """The default gate: the model beats the feature-blind baseline by min_improvement."""
     evaluation = config_of(project)["evaluation"]

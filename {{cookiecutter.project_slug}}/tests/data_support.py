@@ -1,4 +1,4 @@
-"""Tables and records the tests build from the project's data (conftest holds the fixtures).
+"""Tables and records the tests build from the project's data (the fixtures: shared_fixtures).
 
 Nothing here names a column of the bundled data: a shifted or gapped copy, the records a
 client would send and the feature a drift test moves all follow the schema, and the one

@@ -11,7 +11,7 @@ import yaml
 from {{ cookiecutter.package_name }}.config import ALGORITHMS, ProjectConfig, load_config
 from {{ cookiecutter.package_name }}.errors import ConfigError
 
-from conftest import CONFIG_PATH
+from shared_fixtures import CONFIG_PATH
 from task_support import BAD_EVALUATION, BAD_LINEAR, Mutation
 
 # One out-of-range value per algorithm.

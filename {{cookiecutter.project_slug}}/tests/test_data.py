@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.errors import DataValidationError, PipelineError
 from {{ cookiecutter.package_name }}.schema import MISSING_CATEGORY, DatasetSchema
 
-from conftest import override
+from shared_fixtures import override
 from store_support import feature_columns, write_source
 from task_support import OWN_TARGET, OWN_TARGET_FIELDS, own_target
 

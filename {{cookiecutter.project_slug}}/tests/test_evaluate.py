@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.config import ProjectConfig
 from {{ cookiecutter.package_name }}.errors import ThresholdError
 from {{ cookiecutter.package_name }}.task_config import Metric
 
-from conftest import override
+from shared_fixtures import override
 
 
 def written_metrics(project: Path) -> dict[str, float]:

@@ -29,8 +29,8 @@ from {{ cookiecutter.package_name }}.schema import DatasetSchema
 from {{ cookiecutter.package_name }}.task import compute_metrics, fit_baseline
 from {{ cookiecutter.package_name }}.train import build_pipeline
 
-from conftest import Labelled, QUICK_SETTINGS, override
 from data_support import model_outputs, rows_of
+from shared_fixtures import Labelled, QUICK_SETTINGS, override
 from task_support import ONNX_TOLERANCE
 
 

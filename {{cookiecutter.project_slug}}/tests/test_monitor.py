@@ -19,8 +19,8 @@ from {{ cookiecutter.package_name }}.live_drift import LiveDriftMonitor
 from {{ cookiecutter.package_name }}.monitor import DriftReport, detect_drift, run
 from {{ cookiecutter.package_name }}.schema import DatasetSchema, Feature
 
-from conftest import Splits
 from data_support import drift_candidate, rows_of, shifted
+from shared_fixtures import Splits
 
 
 def test_same_distribution_does_not_drift(splits: Splits, schema, config: ProjectConfig) -> None:

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.errors import PipelineError, ThresholdError
 from {{ cookiecutter.package_name }}.model_io import CHAMPION
 from {{ cookiecutter.package_name }}.task_config import LOWER_IS_BETTER
 
-from conftest import QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
+from shared_fixtures import QUICK_SETTINGS, WEAK_SETTINGS, hyperparameters, override
 from store_support import copy_inputs, prepare_for_training
 from task_support import PROMOTIONS, assert_plausible_scores
 

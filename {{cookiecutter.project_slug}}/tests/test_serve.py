@@ -5,7 +5,7 @@ categories (answered, warned about and counted), and the scikit-learn fallback s
 ONNX serves. Nothing here names a column, a type or a class of the project's data:
 features, values and labels come from the schema and the splits, so the tests pass
 unchanged on any data. Checks that need a feature of every type run on the ``typed``
-bundle (conftest): the project's own when its data has one of each, else one trained on a
+bundle (shared_fixtures): the project's own when its data has one of each, else one trained on a
 small mixed frame. Bad requests are test_serve_validation's; health, metadata, metrics
 and drift test_serve_status's.
 """
