@@ -72,8 +72,11 @@ def main() -> int:
         timed("git init --quiet && dvc init --quiet", project, env)
         repro = timed("dvc repro", project, env)
         rows.append(("dvc repro from a clean state", repro))
-        tests = timed(f"{python} -m pytest -q", project, env)
-        rows.append(("generated test suite (pytest)", tests))
+        # In one process first: the baseline of `make test` on xdist's workers.
+        serial = timed("make test TEST_WORKERS=0", project, env)
+        rows.append(("generated tests in one process (make test TEST_WORKERS=0)", serial))
+        tests = timed("make test", project, env)
+        rows.append(("generated tests on xdist's workers (make test)", tests))
         # The first run is the baseline of the second: mypy checks the installed packages
         # once, then only what changed (nothing), if neither run spoils the other's cache.
         lint = timed("make lint", project, env)
@@ -87,6 +90,7 @@ def main() -> int:
         print(f"{name.ljust(width)}  {seconds:7.2f}")
     print(f"\ndvc repro / import floor = {repro / floor:.2f}x "
           f"(the rest is model fitting, MLflow logging and DVC itself)")
+    print(f"make test / one process = {tests / serial:.2f}x (the workers at work)")
     print(f"make lint again / first run = {relint / lint:.2f}x (the mypy caches at work)")
     return 0
 
