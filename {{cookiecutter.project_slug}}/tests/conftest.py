@@ -2,7 +2,7 @@
 
 ``make test`` runs the tests on pytest-xdist's workers. Its controller, which only hands
 the tests out and gathers the reports, loads this file as well: had it imported the
-fixtures, and with them scikit-learn, pandas, MLflow and FastAPI, every run would wait
+fixtures, and with them scikit-learn, pandas and FastAPI, every run would wait
 about 2.5 s before the first worker even started. So the fixtures are a plugin, loaded
 by the workers and by a run in one process (``pytest``, ``make test TEST_WORKERS=0``).
 """
