@@ -13,8 +13,9 @@ Both are the default project rendered with copier, each in its own folder with i
 `.venv`, and every command runs with `PYTHONDONTWRITEBYTECODE=1`, so the source venv stays
 uncompiled (the script checks that it holds no .pyc file). For each: the install, a first
 `dvc repro` (MLflow's database and DVC's cache start empty), then the measured
-`dvc repro --force`, stage by stage, then `python -m pytest -q`. The two venvs take turns
-at each step, so a change in the machine's load falls on both.
+`dvc repro --force`, stage by stage, then `python -m pytest -q` (one process, as the suite
+ran before this work) and `make test` (on pytest-xdist's workers, as it runs now). The two
+venvs take turns at each step, so a change in the machine's load falls on both.
 
     make bench            # or: .venv/bin/python benchmarks/bench_bytecode.py
 """
@@ -116,6 +117,11 @@ def tests(variant: Variant) -> None:
     variant.tests = output.strip().splitlines()[-1]
 
 
+def tests_on_workers(variant: Variant) -> None:
+    """`make test` as the generated Makefile runs it: on pytest-xdist's workers."""
+    timed(variant, "make test", ["make", "test"])
+
+
 def report(variants: list[Variant]) -> None:
     source, compiled = variants
 
@@ -129,10 +135,16 @@ def report(variants: list[Variant]) -> None:
              for stage, seconds in source.stages.items()]
     rows.append(row("generated tests (`pytest -q`)", source.seconds["generated tests"],
                     compiled.seconds["generated tests"]))
+    rows.append(row("generated tests on xdist's workers (`make test`)",
+                    source.seconds["make test"], compiled.seconds["make test"]))
     print()
     print(table(["seconds", "source only (no .pyc)", "compiled (`--compile-bytecode`)",
                  "source ÷ compiled"], rows))
     print(f"\n- generated tests: source `{source.tests}`; compiled `{compiled.tests}`")
+    before, after = source.seconds["generated tests"], compiled.seconds["make test"]
+    print(f"- the same tests before the speed work (source venv, one process) and as `make "
+          f"test` runs them now (compiled, on workers): {before:.1f} s -> {after:.1f} s, "
+          f"{after / before:.2f}x")
     print("- every command ran with PYTHONDONTWRITEBYTECODE=1; stage times run from one "
           "`Running stage` line of `dvc repro --force` to the next")
     python = Path(sys.executable)
@@ -147,7 +159,7 @@ def main() -> int:
     parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mlops-bench-bytecode-") as tmp:
         variants = [prepared(name, Path(tmp)) for name in VARIANTS]
-        for step in (install, first_repro, repro_by_stage, tests):
+        for step in (install, first_repro, repro_by_stage, tests, tests_on_workers):
             for variant in variants:  # taking turns: a change of load falls on both
                 step(variant)
     report(variants)
